@@ -1,0 +1,2 @@
+/* placeholder */
+#include "fl_wire.h"

@@ -1,0 +1,82 @@
+/* faultline-agent internals: configuration, the table of active faults
+ * with their TTLs and leases, the on-disk journal, request dispatch.
+ *
+ * Threading: the agent is single-threaded; nng runs its own I/O threads
+ * but every request is handled on the main loop, so nothing here locks. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fault.h"
+#include "fl_wire.h"
+
+#define AGENT_DEFAULT_LISTEN        "tcp://127.0.0.1:7070"
+#define AGENT_DEFAULT_STATE_DIR     "/var/lib/faultline"
+#define AGENT_DEFAULT_LEASE_MS      5000u
+#define AGENT_MIN_LEASE_MS          500u
+#define AGENT_DEFAULT_MAX_DURATION  (3600u * 1000u)
+#define AGENT_DEFAULT_MAX_FAULTS    64u
+#define AGENT_MAX_PROTECTED_NAMES   32
+
+struct agent_policy {
+        uint64_t max_duration_ms;  /* longest fault accepted */
+        uint32_t max_faults;       /* concurrent active faults */
+        uint64_t max_lease_ms;     /* lease timeout cap; a lapsed lease reverts */
+        bool allow_all_kinds;
+        char allowed_kinds[16][FL_KIND_LEN];
+        size_t n_allowed_kinds;
+        char protected_names[AGENT_MAX_PROTECTED_NAMES][16]; /* comm names never hit */
+        size_t n_protected_names;
+};
+
+struct agent_config {
+        char listen[FL_VAL_LEN];
+        char state_dir[FL_VAL_LEN];
+        int log_level;
+        struct agent_policy policy;
+};
+
+/* config.c */
+void agent_config_defaults(struct agent_config *c);
+/* Parse a YAML config file over the defaults already in *c. On error fills
+ * err ("FILE:LINE:COL: message") and returns -EINVAL (or -errno for I/O);
+ * *c is then unchanged. */
+int agent_config_load(const char *path, struct agent_config *c, char *err, size_t errlen);
+
+/* journal.c — one JSON file per fault in <state>/faults, written with
+ * write-to-temp + fsync + rename + fsync(dir) so a crash leaves either the
+ * old or the new entry, never half of one. */
+int agent_journal_init(const char *state_dir, char *err, size_t errlen);
+int agent_journal_write(const char *state_dir, const struct agent_fault *f);
+int agent_journal_remove(const char *state_dir, const char *id);
+/* Load every entry; calls cb for each (cb takes ownership of f on return 0;
+ * the journal frees it otherwise). Unreadable entries are logged, counted
+ * in the return value's negative space is not used: returns entries seen. */
+int agent_journal_load(const char *state_dir,
+                       int (*cb)(struct agent_fault *f, const char *path, void *ud), void *ud);
+/* Serialize / parse a fault journal entry (exposed for tests). */
+json_t *agent_journal_to_json(const struct agent_fault *f);
+int agent_journal_from_json(json_t *j, struct agent_fault *ret, char *err, size_t errlen);
+
+/* core.c — the fault table. */
+struct agent;
+int agent_new(const struct agent_config *cfg, struct agent **ret);
+void agent_free(struct agent *a);
+/* Revert everything the journal holds from a previous run. Returns the
+ * number of entries that could NOT be reverted (0 = clean). */
+int agent_recover(struct agent *a);
+/* Handle one decoded request, fill reply (caller frees it). */
+void agent_handle(struct agent *a, const struct fl_request *req, struct fl_reply *reply);
+/* Expire faults whose TTL passed and leases that lapsed. Returns ms until
+ * the next deadline (capped at cap_ms). */
+int agent_tick(struct agent *a, int cap_ms);
+/* Revert every active fault (SIGTERM path). Returns faults reverted. */
+int agent_revert_all(struct agent *a, const char *why);
+size_t agent_active_count(const struct agent *a);
+
+/* server.c — decode a frame, dispatch, encode the reply. Always produces
+ * a reply frame (an error reply for undecodable input). */
+int agent_serve_frame(struct agent *a, const void *buf, size_t len, void **ret_buf,
+                      size_t *ret_len);

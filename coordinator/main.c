@@ -260,7 +260,7 @@ static int cmd_abort(const struct global_opts *g, int argc, char **argv)
         static const struct option opts[] = {{"lease", required_argument, NULL, 'l'}, {0}};
         const char *lease = NULL;
         int c;
-        optind = 1;
+        optind = 0; /* 0: make GNU getopt re-read its mode (permute) */
         while ((c = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
                 if (c != 'l')
                         return COORD_EXIT_USAGE;
@@ -323,7 +323,7 @@ static int cmd_inject(const struct global_opts *g, int argc, char **argv)
                                              {0}};
         const char *duration = NULL, *ttl_s = NULL;
         int c;
-        optind = 1;
+        optind = 0; /* 0: make GNU getopt re-read its mode (permute) */
         while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
                 if (c == 'd')
                         duration = optarg;
@@ -523,7 +523,7 @@ static int cmd_run(const struct global_opts *g, int argc, char **argv)
                                    .call_timeout_ms = g->timeout_ms,
                                    .requester = g->requester};
         int c;
-        optind = 1;
+        optind = 0; /* 0: make GNU getopt re-read its mode (permute) */
         while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
                 if (c == 'j')
                         o.journal_path = optarg;

@@ -50,7 +50,7 @@ kill -0 "$AGENT_PID_1" || fail "agent died"
 pass "agent survived every bad frame, nothing applied"
 
 # Frames beyond the transport cap: nng drops the connection; agent survives.
-send garbage 2000000 >/dev/null 2>&1
+timeout 10 ip netns exec "$OPS" "$WIRE_SEND" "$URL" garbage 2000000 >/dev/null 2>&1
 out=$(t_fl agents) || fail "agent stopped serving after a 2 MB frame: $out"
 pass "2 MB frame dropped at the transport, agent serving"
 

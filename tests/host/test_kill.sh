@@ -33,7 +33,7 @@ pass "pid 1 refused: $out"
 out=$(t_fl inject h1 process-kill pid="$AGENT_PID_1" --duration 1s 2>&1); rc=$?
 [ $rc -eq 2 ] && alive "$AGENT_PID_1" || fail "agent self-kill not refused ($rc): $out"
 pass "agent itself refused"
-out=$(t_fl inject h1 process-kill name=no-such-proc$$ --duration 1s 2>&1); rc=$?
+out=$(t_fl inject h1 process-kill name=nom$$ --duration 1s 2>&1); rc=$?
 [ $rc -eq 2 ] || fail "no match should exit 2, got $rc: $out"
 pass "no match: $out"
 out=$(t_fl inject h1 process-kill name=x signal=SIGNOPE --duration 1s 2>&1); rc=$?

@@ -205,21 +205,16 @@ struct field {
         const struct sublist *sub;
 };
 
-#define F_STR(st, k, m, al, rq)                                                                    \
-        {                                                                                          \
-                .key = (k), .kind = FK_STR, .off = offsetof(st, m), .size = sizeof(((st *)0)->m),  \
-                .allowed = (al), .required = (rq)                                                  \
-        }
-#define F_NUM(st, kd, k, m, al, rq)                                                                \
-        {                                                                                          \
-                .key = (k), .kind = (kd), .off = offsetof(st, m), .allowed = (al),                 \
-                .required = (rq)                                                                   \
-        }
-#define F_ARR(st, kd, k, m, cnt, al, rq, sb)                                                       \
-        {                                                                                          \
-                .key = (k), .kind = (kd), .off = offsetof(st, m), .aux = offsetof(st, cnt),        \
-                .allowed = (al), .required = (rq), .sub = (sb)                                     \
-        }
+/* clang-format off */
+#define F_STR(st, k, m, al, rq) \
+        { .key = (k), .kind = FK_STR, .off = offsetof(st, m), \
+          .size = sizeof(((st *)0)->m), .allowed = (al), .required = (rq) }
+#define F_NUM(st, kd, k, m, al, rq) \
+        { .key = (k), .kind = (kd), .off = offsetof(st, m), .allowed = (al), .required = (rq) }
+#define F_ARR(st, kd, k, m, cnt, al, rq, sb) \
+        { .key = (k), .kind = (kd), .off = offsetof(st, m), .aux = offsetof(st, cnt), \
+          .allowed = (al), .required = (rq), .sub = (sb) }
+/* clang-format on */
 
 #define T_HELLO  TYPE_BIT(FL_MSG_HELLO)
 #define T_APPLY  TYPE_BIT(FL_MSG_APPLY)
@@ -282,7 +277,10 @@ static const struct field reply_fields[] = {
     F_STR(struct fl_reply, "host", hostname, T_HELLO, T_HELLO),
     F_ARR(struct fl_reply, FK_LIST, "caps", caps, n_caps, T_HELLO, 0, &caps_list),
     F_ARR(struct fl_reply, FK_LIST, "faults", faults, n_faults, T_APPLY | T_LIST, 0, &faults_list),
-    F_NUM(struct fl_reply, FK_U32, "count", count, T_REVERT | T_RENEW | T_ABORT, 0),
+    /* HELLO and LIST: faults active on the agent (LIST may hold more than
+     * the FL_MAX_FAULTS entries it can carry). */
+    F_NUM(struct fl_reply, FK_U32, "count", count, T_HELLO | T_LIST | T_REVERT | T_RENEW | T_ABORT,
+          0),
 };
 #define REPLY_STATUS_IDX 0
 
@@ -773,7 +771,9 @@ static int decode_envelope(struct ctx *c, const msgpack_object *o, bool is_reply
                 *version = ov->via.u64 > UINT32_MAX ? UINT32_MAX : (uint32_t)ov->via.u64;
         if (os && os->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
                 *seq = os->via.u64;
-        if (ot && ot->type == MSGPACK_OBJECT_STR && ot->via.str.size < 16) {
+        /* A NUL inside "t" must not turn "apply\0junk" into "apply". */
+        if (ot && ot->type == MSGPACK_OBJECT_STR && ot->via.str.size < 16 &&
+            !memchr(ot->via.str.ptr, '\0', ot->via.str.size)) {
                 char name[16];
                 memcpy(name, ot->via.str.ptr, ot->via.str.size);
                 name[ot->via.str.size] = '\0';
@@ -911,8 +911,8 @@ static int validate_fields(struct ctx *c, int code, const struct field *fields, 
                         if (f->kind == FK_U64 || f->kind == FK_U32)
                                 return fail(c, code, "field '%s%s' must be greater than 0 in %s",
                                             prefix, f->key, what);
-                        return fail(c, code, "field '%s%s' must not be empty in %s", prefix, f->key,
-                                    what);
+                        return fail(c, code, "field '%s%s' is missing or empty in %s", prefix,
+                                    f->key, what);
                 }
         }
         return 0;

@@ -332,6 +332,7 @@ static void test_roundtrip_replies(void **state)
         r.caps[1].available = true;
         snprintf(r.caps[2].kind, FL_KIND_LEN, "resource.cpu");
         snprintf(r.caps[2].reason, FL_MSG_LEN, "no cgroup v2 cpu controller");
+        r.count = 3; /* active faults */
         roundtrip_reply(&r);
         fl_reply_free(&r);
 
@@ -394,6 +395,7 @@ static void test_roundtrip_replies(void **state)
         assert_non_null(r.faults);
         for (size_t i = 0; i < r.n_faults; i++)
                 make_fault(&r.faults[i], i, false);
+        r.count = 300; /* more active than one reply can list */
         roundtrip_reply(&r);
         fl_reply_free(&r);
 
@@ -468,68 +470,26 @@ struct ovr {
         struct tv v;
 };
 
-#define U(x)                                                                                       \
-        {                                                                                          \
-                TV_UINT, (x), NULL, NULL                                                           \
-        }
-#define S(x)                                                                                       \
-        {                                                                                          \
-                TV_STR, 0, (x), NULL                                                               \
-        }
-#define A(n)                                                                                       \
-        {                                                                                          \
-                TV_ASTR, (n), NULL, NULL                                                           \
-        }
-#define BOOLV(x)                                                                                   \
-        {                                                                                          \
-                TV_BOOL, (x), NULL, NULL                                                           \
-        }
-#define PARAMS(n, s)                                                                               \
-        {                                                                                          \
-                TV_PARAMS, (n), (s), NULL                                                          \
-        }
-#define MAPS(n, sub)                                                                               \
-        {                                                                                          \
-                TV_MAPS, (n), NULL, (sub)                                                          \
-        }
-#define V_NEG                                                                                      \
-        {                                                                                          \
-                TV_NEG, 0, NULL, NULL                                                              \
-        }
-#define V_NIL                                                                                      \
-        {                                                                                          \
-                TV_NIL, 0, NULL, NULL                                                              \
-        }
-#define V_FLOAT                                                                                    \
-        {                                                                                          \
-                TV_FLOAT, 0, NULL, NULL                                                            \
-        }
-#define V_BIN                                                                                      \
-        {                                                                                          \
-                TV_BIN, 0, NULL, NULL                                                              \
-        }
-#define V_ARR0                                                                                     \
-        {                                                                                          \
-                TV_ARR0, 0, NULL, NULL                                                             \
-        }
-#define V_MAP0                                                                                     \
-        {                                                                                          \
-                TV_MAP0, 0, NULL, NULL                                                             \
-        }
-#define V_STRNUL                                                                                   \
-        {                                                                                          \
-                TV_STRNUL, 0, NULL, NULL                                                           \
-        }
+/* One-line initializer macros: clang-format would spread each over 4 lines. */
+/* clang-format off */
+#define U(x)         {TV_UINT, (x), NULL, NULL}
+#define S(x)         {TV_STR, 0, (x), NULL}
+#define A(n)         {TV_ASTR, (n), NULL, NULL}
+#define BOOLV(x)     {TV_BOOL, (x), NULL, NULL}
+#define PARAMS(n, s) {TV_PARAMS, (n), (s), NULL}
+#define MAPS(n, sub) {TV_MAPS, (n), NULL, (sub)}
+#define V_NEG        {TV_NEG, 0, NULL, NULL}
+#define V_NIL        {TV_NIL, 0, NULL, NULL}
+#define V_FLOAT      {TV_FLOAT, 0, NULL, NULL}
+#define V_BIN        {TV_BIN, 0, NULL, NULL}
+#define V_ARR0       {TV_ARR0, 0, NULL, NULL}
+#define V_MAP0       {TV_MAP0, 0, NULL, NULL}
+#define V_STRNUL     {TV_STRNUL, 0, NULL, NULL}
 
-#define ENV(type)                                                                                  \
-        {"v", U(1), true, 0}, {"t", S(type), true, 0},                                             \
-        {                                                                                          \
-                "seq", U(7), true, 0                                                               \
-        }
-#define END                                                                                        \
-        {                                                                                          \
-                NULL, U(0), false, 0                                                               \
-        }
+#define ENV(type)  {"v", U(1), true, 0}, {"t", S(type), true, 0}, {"seq", U(7), true, 0}
+#define RENV(type) ENV(type), {"status", U(0), true, 0}, {"msg", S("fine"), false, FL_MSG_LEN}
+#define END        {NULL, U(0), false, 0}
+/* clang-format on */
 
 static const struct tf req_hello[] = {ENV("hello"), {"from", S("coord"), false, FL_NAME_LEN}, END};
 static const struct tf req_apply[] = {
@@ -582,23 +542,23 @@ static const struct tf cap_map[] = {
     END,
 };
 
-#define RENV(type)                                                                                 \
-        ENV(type), {"status", U(0), true, 0},                                                      \
-        {                                                                                          \
-                "msg", S("fine"), false, FL_MSG_LEN                                                \
-        }
-
 static const struct tf rep_hello[] = {
     RENV("hello"),
     {"proto", U(1), true, 0},
     {"agent", S("0.1.0"), true, 32},
     {"host", S("db-1"), true, FL_NAME_LEN},
     {"caps", MAPS(2, cap_map), false, 0},
+    {"count", U(4), false, 0},
     END,
 };
 static const struct tf rep_apply[] = {RENV("apply"), {"faults", MAPS(1, fault_map), true, 0}, END};
 static const struct tf rep_revert[] = {RENV("revert"), {"count", U(1), false, 0}, END};
-static const struct tf rep_list[] = {RENV("list"), {"faults", MAPS(2, fault_map), false, 0}, END};
+static const struct tf rep_list[] = {
+    RENV("list"),
+    {"faults", MAPS(2, fault_map), false, 0},
+    {"count", U(2), false, 0},
+    END,
+};
 static const struct tf rep_renew[] = {RENV("renew"), {"count", U(2), false, 0}, END};
 static const struct tf rep_abort[] = {RENV("abort"), {"count", U(3), false, 0}, END};
 
@@ -1007,6 +967,7 @@ static void test_value_rules(void **state)
             {"status max", true, rep_revert, {{"status"}, OP_SET, U(FL_ST_MAX)}, -EBADMSG},
             {"status 2^33", true, rep_revert, {{"status"}, OP_SET, U(1ULL << 33)}, -EBADMSG},
             {"count 2^32", true, rep_revert, {{"count"}, OP_SET, U(1ULL << 32)}, -EBADMSG},
+            {"count in apply reply", true, rep_apply, {{"count"}, OP_ADD, U(1)}, -EBADMSG},
             {"proto 2^32", true, rep_hello, {{"proto"}, OP_SET, U(1ULL << 32)}, -EBADMSG},
             {"proto 0", true, rep_hello, {{"proto"}, OP_SET, U(0)}, -EBADMSG},
             {"hello empty host", true, rep_hello, {{"host"}, OP_SET, S("")}, -EBADMSG},
@@ -1019,6 +980,7 @@ static void test_value_rules(void **state)
             {"type empty", false, req_hello, {{"t"}, OP_SET, S("")}, -ENOMSG},
             {"type case", false, req_hello, {{"t"}, OP_SET, S("HELLO")}, -ENOMSG},
             {"type long", false, req_hello, {{"t"}, OP_SET, A(300)}, -ENOMSG},
+            {"type with NUL", false, req_hello, {{"t"}, OP_SET, V_STRNUL}, -ENOMSG},
             {"reply type unknown", true, rep_revert, {{"t"}, OP_SET, S("explode")}, -ENOMSG},
             {"version 2", false, req_hello, {{"v"}, OP_SET, U(2)}, -EPROTO},
             {"version 0", false, req_hello, {{"v"}, OP_SET, U(0)}, -EPROTO},

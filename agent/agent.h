@@ -12,18 +12,18 @@
 #include "fault.h"
 #include "fl_wire.h"
 
-#define AGENT_DEFAULT_LISTEN        "tcp://127.0.0.1:7070"
-#define AGENT_DEFAULT_STATE_DIR     "/var/lib/faultline"
-#define AGENT_DEFAULT_LEASE_MS      5000u
-#define AGENT_MIN_LEASE_MS          500u
-#define AGENT_DEFAULT_MAX_DURATION  (3600u * 1000u)
-#define AGENT_DEFAULT_MAX_FAULTS    64u
-#define AGENT_MAX_PROTECTED_NAMES   32
+#define AGENT_DEFAULT_LISTEN       "tcp://127.0.0.1:7070"
+#define AGENT_DEFAULT_STATE_DIR    "/var/lib/faultline"
+#define AGENT_DEFAULT_LEASE_MS     5000u
+#define AGENT_MIN_LEASE_MS         500u
+#define AGENT_DEFAULT_MAX_DURATION (3600u * 1000u)
+#define AGENT_DEFAULT_MAX_FAULTS   64u
+#define AGENT_MAX_PROTECTED_NAMES  32
 
 struct agent_policy {
-        uint64_t max_duration_ms;  /* longest fault accepted */
-        uint32_t max_faults;       /* concurrent active faults */
-        uint64_t max_lease_ms;     /* lease timeout cap; a lapsed lease reverts */
+        uint64_t max_duration_ms; /* longest fault accepted */
+        uint32_t max_faults;      /* concurrent active faults */
+        uint64_t max_lease_ms;    /* lease timeout cap; a lapsed lease reverts */
         bool allow_all_kinds;
         char allowed_kinds[16][FL_KIND_LEN];
         size_t n_allowed_kinds;

@@ -27,7 +27,7 @@ struct cfg_parse {
 };
 
 static int fail_at(struct cfg_parse *p, yaml_node_t *n, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int fail_at(struct cfg_parse *p, yaml_node_t *n, const char *fmt, ...)
 {
         char msg[FL_MSG_LEN];
@@ -57,8 +57,8 @@ static int parse_string_list(struct cfg_parse *p, yaml_node_t *n, const char *ke
         if (n->type != YAML_SEQUENCE_NODE)
                 return fail_at(p, n, "\"%s\" must be a list", key);
         size_t count = 0;
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             it < n->data.sequence.items.top; it++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
                 yaml_node_t *item = yaml_document_get_node(p->doc, *it);
                 const char *s = scalar(item);
                 if (!s || !*s)
@@ -66,8 +66,7 @@ static int parse_string_list(struct cfg_parse *p, yaml_node_t *n, const char *ke
                 if (count == max)
                         return fail_at(p, item, "\"%s\" holds at most %zu entries", key, max);
                 if (fl_strlcpy(arr + count * width, s, width) < 0)
-                        return fail_at(p, item, "\"%s\" entry too long (max %zu)", key,
-                                       width - 1);
+                        return fail_at(p, item, "\"%s\" entry too long (max %zu)", key, width - 1);
                 count++;
         }
         *ret_n = count;
@@ -78,8 +77,8 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
 {
         if (map->type != YAML_MAPPING_NODE)
                 return fail_at(p, map, "\"policy\" must be a mapping");
-        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
-             pr < map->data.mapping.pairs.top; pr++) {
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+             pr++) {
                 yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
                 yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
                 const char *key = scalar(k), *s;
@@ -91,23 +90,28 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
                         if ((rv = want_scalar(p, v, key, &s)) < 0)
                                 return rv;
                         if (fl_parse_duration_ms(s, &u) < 0 || u == 0)
-                                return fail_at(p, v, "max-duration: \"%s\" is not a duration "
-                                                     "like 10m", s);
+                                return fail_at(p, v,
+                                               "max-duration: \"%s\" is not a duration "
+                                               "like 10m",
+                                               s);
                         pol->max_duration_ms = u;
                 } else if (strcmp(key, "lease-timeout") == 0) {
                         if ((rv = want_scalar(p, v, key, &s)) < 0)
                                 return rv;
-                        if (fl_parse_duration_ms(s, &u) < 0 || u < AGENT_MIN_LEASE_MS ||
-                            u > 600000)
-                                return fail_at(p, v, "lease-timeout: \"%s\" must be a duration "
-                                                     "between 500ms and 10m", s);
+                        if (fl_parse_duration_ms(s, &u) < 0 || u < AGENT_MIN_LEASE_MS || u > 600000)
+                                return fail_at(p, v,
+                                               "lease-timeout: \"%s\" must be a duration "
+                                               "between 500ms and 10m",
+                                               s);
                         pol->max_lease_ms = u;
                 } else if (strcmp(key, "max-concurrent-faults") == 0) {
                         if ((rv = want_scalar(p, v, key, &s)) < 0)
                                 return rv;
                         if (fl_parse_u64(s, &u) < 0 || u == 0 || u > 4096)
-                                return fail_at(p, v, "max-concurrent-faults: \"%s\" must be "
-                                                     "1..4096", s);
+                                return fail_at(p, v,
+                                               "max-concurrent-faults: \"%s\" must be "
+                                               "1..4096",
+                                               s);
                         pol->max_faults = (uint32_t)u;
                 } else if (strcmp(key, "allowed-faults") == 0) {
                         if ((rv = parse_string_list(p, v, key, &pol->allowed_kinds[0][0],
@@ -116,8 +120,9 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
                                 return rv;
                         for (size_t i = 0; i < pol->n_allowed_kinds; i++)
                                 if (!agent_fault_lookup(pol->allowed_kinds[i]))
-                                        return fail_at(p, v, "allowed-faults: unknown fault "
-                                                             "kind \"%s\"",
+                                        return fail_at(p, v,
+                                                       "allowed-faults: unknown fault "
+                                                       "kind \"%s\"",
                                                        pol->allowed_kinds[i]);
                         pol->allow_all_kinds = false;
                 } else if (strcmp(key, "protected-processes") == 0) {
@@ -188,8 +193,9 @@ int agent_config_load(const char *path, struct agent_config *out, char *err, siz
                         if ((rv = want_scalar(&p, v, key, &s)) == 0) {
                                 int lvl = fl_log_level_from_string(s);
                                 if (lvl < 0)
-                                        rv = fail_at(&p, v, "log-level: \"%s\" is not one of "
-                                                            "debug, info, notice, warning, err",
+                                        rv = fail_at(&p, v,
+                                                     "log-level: \"%s\" is not one of "
+                                                     "debug, info, notice, warning, err",
                                                      s);
                                 else
                                         c.log_level = lvl;

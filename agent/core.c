@@ -136,8 +136,9 @@ static int fault_revert(struct agent *a, struct agent_fault *f, const char *why)
         char err[FL_MSG_LEN] = "";
         int rv = f->ops->revert(f, err, sizeof(err));
         if (rv < 0) {
-                fl_log(LOG_ERR, "fault revert failed id=%s kind=%s target=\"%s\" lease=%s why=%s: %s",
-                       f->id, f->ops->kind, f->target, f->lease, why, err);
+                fl_log(LOG_ERR,
+                       "fault revert failed id=%s kind=%s target=\"%s\" lease=%s why=%s: %s", f->id,
+                       f->ops->kind, f->target, f->lease, why, err);
                 return rv;
         }
         int jr = agent_journal_remove(a->cfg.state_dir, f->id);
@@ -235,12 +236,11 @@ static void fault_to_info(const struct agent_fault *f, struct fl_fault_info *inf
         info->started_ms = f->started_wall_ms;
         info->expires_ms = f->expires_wall_ms;
         for (size_t i = 0; i < f->n_params; i++)
-                fl_params_add(&info->params, &info->n_params, f->params[i].key,
-                              f->params[i].value);
+                fl_params_add(&info->params, &info->n_params, f->params[i].key, f->params[i].value);
 }
 
 static void reply_status(struct fl_reply *r, enum fl_status st, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void reply_status(struct fl_reply *r, enum fl_status st, const char *fmt, ...)
 {
         va_list ap;
@@ -354,8 +354,9 @@ static void handle_apply(struct agent *a, const struct fl_request *req, struct f
 
         if ((rv = ops->validate(f, err, sizeof(err))) < 0) {
                 fault_free(f);
-                return reply_status(r, status_from_errno(rv) == FL_ST_FAILED ? FL_ST_INVALID
-                                                                            : status_from_errno(rv),
+                return reply_status(r,
+                                    status_from_errno(rv) == FL_ST_FAILED ? FL_ST_INVALID
+                                                                          : status_from_errno(rv),
                                     "%s: %s", ops->kind, err);
         }
         /* Protected names from the policy apply to every process fault. */
@@ -392,8 +393,8 @@ static void handle_apply(struct agent *a, const struct fl_request *req, struct f
                 if (ops->revert(f, rerr, sizeof(rerr)) == 0)
                         agent_journal_remove(a->cfg.state_dir, f->id);
                 fault_free(f);
-                return reply_status(r, st == FL_ST_INVALID ? FL_ST_FAILED : st, "%s: %s",
-                                    ops->kind, err);
+                return reply_status(r, st == FL_ST_INVALID ? FL_ST_FAILED : st, "%s: %s", ops->kind,
+                                    err);
         }
         /* apply() may have recorded more undo data (e.g. what it created). */
         if ((rv = agent_journal_write(a->cfg.state_dir, f)) < 0)
@@ -406,8 +407,8 @@ static void handle_apply(struct agent *a, const struct fl_request *req, struct f
                 if (ops->revert(f, rerr, sizeof(rerr)) == 0)
                         agent_journal_remove(a->cfg.state_dir, f->id);
                 fault_free(f);
-                return reply_status(r, FL_ST_VERIFY, "%s: applied but had no effect: %s",
-                                    ops->kind, err);
+                return reply_status(r, FL_ST_VERIFY, "%s: applied but had no effect: %s", ops->kind,
+                                    err);
         }
 
         if (a->n_faults == a->cap_faults) {
@@ -563,7 +564,8 @@ static int recover_one(struct agent_fault *f, const char *path, void *ud)
         } else {
                 agent_journal_remove(ctx->a->cfg.state_dir, f->id);
                 fl_log(LOG_NOTICE,
-                       "fault reverted id=%s kind=%s target=\"%s\" lease=%s why=recovered-after-restart",
+                       "fault reverted id=%s kind=%s target=\"%s\" lease=%s "
+                       "why=recovered-after-restart",
                        f->id, f->ops->kind, f->target, f->lease);
         }
         fault_free(f);

@@ -41,7 +41,7 @@ struct agent_fault {
         uint64_t expires_wall_ms;
         uint64_t deadline_mono_ms;
         size_t n_params;
-        struct fl_param *params; /* owned */
+        struct fl_param *params;   /* owned */
         char target[FL_NAME_LEN];  /* filled by prepare() */
         char backend[FL_KIND_LEN]; /* filled by prepare()/apply() */
         void *priv;                /* owned by ops; released by ops->destroy */
@@ -52,7 +52,8 @@ struct fault_ops {
         const char *kind;
         const char *help;        /* one line */
         const char *const *keys; /* accepted param keys, NULL-terminated */
-        /* NULL when usable on this host, else a reason the coordinator shows. */
+        /* Returns NULL when usable on this host, else a reason the
+         * coordinator shows. A NULL hook means "always supported". */
         const char *(*supported)(void);
         int (*validate)(struct agent_fault *f, char *err, size_t errlen);
         int (*prepare)(struct agent_fault *f, char *err, size_t errlen);
@@ -61,6 +62,18 @@ struct fault_ops {
         int (*revert)(struct agent_fault *f, char *err, size_t errlen);
         void (*destroy)(struct agent_fault *f); /* free f->priv; may be NULL */
 };
+
+/* Every fault kind, once. Each agent/faults/<x>.c defines the matching
+ * agent_fault_<x>; declaring them here lets the compiler check the
+ * definitions. registry.c builds the table from this list. */
+#define AGENT_FAULTS(X)                                                                            \
+        X(process_kill)                                                                            \
+        X(process_pause)                                                                           \
+        X(disk_fill)
+
+#define AGENT_FAULT_DECLARE(n) extern const struct fault_ops agent_fault_##n;
+AGENT_FAULTS(AGENT_FAULT_DECLARE)
+#undef AGENT_FAULT_DECLARE
 
 /* registry.c */
 extern const struct fault_ops *const agent_fault_registry[];

@@ -83,8 +83,8 @@ int agent_journal_from_json(json_t *j, struct agent_fault *f, char *err, size_t 
         int rv;
 
         memset(f, 0, sizeof(*f));
-        if (!json_is_object(j) || json_integer_value(json_object_get(j, "version")) !=
-                                          JOURNAL_VERSION) {
+        if (!json_is_object(j) ||
+            json_integer_value(json_object_get(j, "version")) != JOURNAL_VERSION) {
                 snprintf(err, errlen, "not a version %d journal entry", JOURNAL_VERSION);
                 return -EBADMSG;
         }
@@ -92,7 +92,7 @@ int agent_journal_from_json(json_t *j, struct agent_fault *f, char *err, size_t 
             (rv = copy_field(kind, sizeof(kind), j, "kind", err, errlen)) < 0 ||
             (rv = copy_field(f->lease, sizeof(f->lease), j, "lease", err, errlen)) < 0 ||
             (rv = copy_field(f->requester, sizeof(f->requester), j, "requester", err, errlen)) <
-                    0 ||
+                0 ||
             (rv = copy_field(f->target, sizeof(f->target), j, "target", err, errlen)) < 0 ||
             (rv = copy_field(f->backend, sizeof(f->backend), j, "backend", err, errlen)) < 0)
                 return rv;

@@ -10,7 +10,7 @@
 #include "fl_transport.h"
 #include "fl_util.h"
 
-#define EXIT_USAGE   2
+#define EXIT_USAGE       2
 #define EXIT_FAILURE_SYS 4
 
 static volatile sig_atomic_t stop_signal;
@@ -44,8 +44,8 @@ static void usage(FILE *out)
 
 static bool url_is_loopback(const char *url)
 {
-        static const char *const local[] = {"tcp://127.", "tcp://localhost:", "tcp://[::1]:",
-                                            "tcp4://127.", "ipc://", "inproc://"};
+        static const char *const local[] = {
+            "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "tcp4://127.", "ipc://", "inproc://"};
         for (size_t i = 0; i < FL_ARRAY_SIZE(local); i++)
                 if (strncmp(url, local[i], strlen(local[i])) == 0)
                         return true;
@@ -89,15 +89,15 @@ int main(int argc, char **argv)
 {
         enum { OPT_RECOVER = 256, OPT_LOG_LEVEL };
         static const struct option opts[] = {
-                {"listen", required_argument, NULL, 'l'},
-                {"state-dir", required_argument, NULL, 's'},
-                {"config", required_argument, NULL, 'c'},
-                {"recover", no_argument, NULL, OPT_RECOVER},
-                {"foreground", no_argument, NULL, 'f'},
-                {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {0},
+            {"listen", required_argument, NULL, 'l'},
+            {"state-dir", required_argument, NULL, 's'},
+            {"config", required_argument, NULL, 'c'},
+            {"recover", no_argument, NULL, OPT_RECOVER},
+            {"foreground", no_argument, NULL, 'f'},
+            {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {0},
         };
         const char *listen = NULL, *state_dir = NULL, *config = NULL, *level = NULL;
         bool recover_only = false, foreground = false;

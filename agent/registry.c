@@ -1,18 +1,10 @@
 /* The one list of fault kinds. Adding a fault: write agent/faults/<x>.c
  * ending in `const struct fault_ops agent_fault_<x>`, then add X(<x>) to
- * AGENT_FAULTS below. No constructors, no dlopen: what the agent can do is
+ * AGENT_FAULTS in fault.h. No constructors, no dlopen: what the agent can do is
  * readable here. */
 #include <string.h>
 
 #include "fault.h"
-
-#define AGENT_FAULTS(X)                                                                            \
-        X(process_kill)                                                                            \
-        X(process_pause)                                                                           \
-        X(disk_fill)
-
-#define AGENT_FAULT_DECLARE(n) extern const struct fault_ops agent_fault_##n;
-AGENT_FAULTS(AGENT_FAULT_DECLARE)
 
 #define AGENT_FAULT_ENTRY(n) &agent_fault_##n,
 const struct fault_ops *const agent_fault_registry[] = {AGENT_FAULTS(AGENT_FAULT_ENTRY)};

@@ -4,8 +4,7 @@
 #include "fl_log.h"
 #include "fl_util.h"
 
-int agent_serve_frame(struct agent *a, const void *buf, size_t len, void **ret_buf,
-                      size_t *ret_len)
+int agent_serve_frame(struct agent *a, const void *buf, size_t len, void **ret_buf, size_t *ret_len)
 {
         struct fl_request req;
         struct fl_reply rep;
@@ -36,9 +35,8 @@ int agent_serve_frame(struct agent *a, const void *buf, size_t len, void **ret_b
         if (rv < 0) {
                 /* Should not happen (the table only holds bounded strings);
                  * answer with a bare error so the caller is not left waiting. */
-                struct fl_reply bare = {.version = FL_PROTO_VERSION,
-                                        .type = FL_MSG_HELLO,
-                                        .status = FL_ST_INTERNAL};
+                struct fl_reply bare = {
+                    .version = FL_PROTO_VERSION, .type = FL_MSG_HELLO, .status = FL_ST_INTERNAL};
                 snprintf(bare.msg, sizeof(bare.msg), "agent could not encode its reply");
                 fl_log(LOG_ERR, "reply encode failed: %s", strerror(-rv));
                 rv = fl_reply_encode(&bare, ret_buf, ret_len);

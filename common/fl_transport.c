@@ -23,37 +23,22 @@ static const struct {
         int nng;
         int err;
 } nng_errno_table[] = {
-        {NNG_EINTR, EINTR},
-        {NNG_ENOMEM, ENOMEM},
-        {NNG_EINVAL, EINVAL},
-        {NNG_EBUSY, EBUSY},
-        {NNG_ETIMEDOUT, ETIMEDOUT},
-        {NNG_ECONNREFUSED, ECONNREFUSED},
-        {NNG_ECLOSED, EBADF},
-        {NNG_EAGAIN, EAGAIN},
-        {NNG_ENOTSUP, EOPNOTSUPP},
-        {NNG_EADDRINUSE, EADDRINUSE},
-        {NNG_ESTATE, EPROTO},
-        {NNG_ENOENT, ENOENT},
-        {NNG_EPROTO, EPROTO},
-        {NNG_EUNREACHABLE, EHOSTUNREACH},
-        {NNG_EADDRINVAL, EINVAL},
-        {NNG_EPERM, EPERM},
-        {NNG_EMSGSIZE, EMSGSIZE},
-        {NNG_ECONNABORTED, ECONNABORTED},
-        {NNG_ECONNRESET, ECONNRESET},
-        {NNG_ECANCELED, ECANCELED},
-        {NNG_ENOFILES, EMFILE},
-        {NNG_ENOSPC, ENOSPC},
-        {NNG_EEXIST, EEXIST},
-        {NNG_EREADONLY, EROFS},
-        {NNG_EWRITEONLY, EINVAL},
-        {NNG_ECRYPTO, EACCES},
-        {NNG_EPEERAUTH, EACCES},
-        {NNG_ENOARG, EINVAL},
-        {NNG_EAMBIGUOUS, EINVAL},
-        {NNG_EBADTYPE, EINVAL},
-        {NNG_ECONNSHUT, ECONNRESET},
+    {NNG_EINTR, EINTR},           {NNG_ENOMEM, ENOMEM},
+    {NNG_EINVAL, EINVAL},         {NNG_EBUSY, EBUSY},
+    {NNG_ETIMEDOUT, ETIMEDOUT},   {NNG_ECONNREFUSED, ECONNREFUSED},
+    {NNG_ECLOSED, EBADF},         {NNG_EAGAIN, EAGAIN},
+    {NNG_ENOTSUP, EOPNOTSUPP},    {NNG_EADDRINUSE, EADDRINUSE},
+    {NNG_ESTATE, EPROTO},         {NNG_ENOENT, ENOENT},
+    {NNG_EPROTO, EPROTO},         {NNG_EUNREACHABLE, EHOSTUNREACH},
+    {NNG_EADDRINVAL, EINVAL},     {NNG_EPERM, EPERM},
+    {NNG_EMSGSIZE, EMSGSIZE},     {NNG_ECONNABORTED, ECONNABORTED},
+    {NNG_ECONNRESET, ECONNRESET}, {NNG_ECANCELED, ECANCELED},
+    {NNG_ENOFILES, EMFILE},       {NNG_ENOSPC, ENOSPC},
+    {NNG_EEXIST, EEXIST},         {NNG_EREADONLY, EROFS},
+    {NNG_EWRITEONLY, EINVAL},     {NNG_ECRYPTO, EACCES},
+    {NNG_EPEERAUTH, EACCES},      {NNG_ENOARG, EINVAL},
+    {NNG_EAMBIGUOUS, EINVAL},     {NNG_EBADTYPE, EINVAL},
+    {NNG_ECONNSHUT, ECONNRESET},
 };
 
 int fl_errno_from_nng(int rv)
@@ -72,8 +57,8 @@ int fl_errno_from_nng(int rv)
  * a control channel; ipc:// and inproc:// are accepted for tests. */
 static int check_url(const char *url)
 {
-        static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://", "tls+tcp://",
-                                              "ipc://", "inproc://"};
+        static const char *const schemes[] = {"tcp://",     "tcp4://", "tcp6://",
+                                              "tls+tcp://", "ipc://",  "inproc://"};
         if (!url || !*url || strlen(url) >= FL_VAL_LEN)
                 return -EINVAL;
         for (size_t i = 0; i < FL_ARRAY_SIZE(schemes); i++)

@@ -23,18 +23,18 @@
 #define FL_PROTO_VERSION 1
 
 /* Hard caps. A frame above FL_MAX_FRAME is refused before decoding. */
-#define FL_MAX_FRAME   (256 * 1024)
-#define FL_MAX_DEPTH   4   /* map -> array -> map -> value */
-#define FL_MAX_ARRAY   256 /* elements in any array or map */
-#define FL_MAX_PARAMS  32
-#define FL_MAX_FAULTS  256 /* entries in a LIST reply */
-#define FL_MAX_CAPS    64
-#define FL_ID_LEN      40  /* fault ids, lease ids, incl. NUL */
-#define FL_KIND_LEN    32  /* fault kind names, incl. NUL */
-#define FL_KEY_LEN     32  /* param keys, incl. NUL */
-#define FL_VAL_LEN     512 /* param values, incl. NUL */
-#define FL_NAME_LEN    256 /* hostnames, targets, requester, incl. NUL */
-#define FL_MSG_LEN     512 /* human messages, reasons, incl. NUL */
+#define FL_MAX_FRAME  (256 * 1024)
+#define FL_MAX_DEPTH  4   /* map -> array -> map -> value */
+#define FL_MAX_ARRAY  256 /* elements in any array or map */
+#define FL_MAX_PARAMS 32
+#define FL_MAX_FAULTS 256 /* entries in a LIST reply */
+#define FL_MAX_CAPS   64
+#define FL_ID_LEN     40  /* fault ids, lease ids, incl. NUL */
+#define FL_KIND_LEN   32  /* fault kind names, incl. NUL */
+#define FL_KEY_LEN    32  /* param keys, incl. NUL */
+#define FL_VAL_LEN    512 /* param values, incl. NUL */
+#define FL_NAME_LEN   256 /* hostnames, targets, requester, incl. NUL */
+#define FL_MSG_LEN    512 /* human messages, reasons, incl. NUL */
 
 enum fl_msg_type {
         FL_MSG_INVALID = 0,
@@ -64,9 +64,9 @@ enum fl_status {
         FL_ST_MAX,
 };
 
-const char *fl_msg_type_name(enum fl_msg_type t); /* "apply", or "invalid" */
+const char *fl_msg_type_name(enum fl_msg_type t);      /* "apply", or "invalid" */
 enum fl_msg_type fl_msg_type_from_name(const char *s); /* FL_MSG_INVALID if unknown */
-const char *fl_status_name(enum fl_status st);    /* "ok", "bad-request", ... */
+const char *fl_status_name(enum fl_status st);         /* "ok", "bad-request", ... */
 
 struct fl_param {
         char key[FL_KEY_LEN];
@@ -161,6 +161,7 @@ int fl_reply_encode(const struct fl_reply *r, void **ret_buf, size_t *ret_len);
  *   -EPROTO    version field != FL_PROTO_VERSION
  *   -ENOMSG    unknown message type
  * fl_status_from_decode_error() maps these to a reply status. */
-int fl_request_decode(const void *buf, size_t len, struct fl_request *ret, char *err, size_t errlen);
+int fl_request_decode(const void *buf, size_t len, struct fl_request *ret, char *err,
+                      size_t errlen);
 int fl_reply_decode(const void *buf, size_t len, struct fl_reply *ret, char *err, size_t errlen);
 enum fl_status fl_status_from_decode_error(int negerrno);

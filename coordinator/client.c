@@ -123,8 +123,8 @@ static void renew_all(struct coord_lease *l)
         fl_conn_call_many(conns, n, &req, replies, rcs, (int)(l->ttl_ms / 3));
         for (size_t i = 0; i < n; i++) {
                 if (rcs[i] < 0)
-                        fl_log(LOG_DEBUG, "lease %s renew to %s: %s", l->id,
-                               fl_conn_url(conns[i]), coord_call_error(rcs[i]));
+                        fl_log(LOG_DEBUG, "lease %s renew to %s: %s", l->id, fl_conn_url(conns[i]),
+                               coord_call_error(rcs[i]));
                 fl_reply_free(&replies[i]);
         }
 }

@@ -29,37 +29,38 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-        fprintf(out,
-                "Usage: faultline [GLOBAL OPTIONS] COMMAND [ARGS]\n"
-                "\n"
-                "Run chaos game days and failover drills against faultline agents.\n"
-                "\n"
-                "Commands:\n"
-                "  agents                       health, version and capabilities of every agent\n"
-                "  status                       active faults fleet-wide\n"
-                "  inject TARGET KIND [K=V...] --duration D\n"
-                "                               apply one fault; holds its lease until D ends or\n"
-                "                               Ctrl-C (which reverts it). TARGET: NAME, tag:T[,T]\n"
-                "                               or all\n"
-                "  abort [--lease ID]           revert every fault on every agent, concurrently\n"
-                "  validate FILE                check an experiment file, report every error\n"
-                "  run FILE [--journal F] [--dry-run]\n"
-                "                               execute a game day\n"
-                "\n"
-                "Global options:\n"
-                "  -i, --inventory FILE   agents file (default: $FAULTLINE_INVENTORY,\n"
-                "                         ./inventory.yaml, /etc/faultline/inventory.yaml)\n"
-                "  -t, --timeout D        per-call timeout (default 5s)\n"
-                "  -q, --quiet            only the verdict and errors (for cron)\n"
-                "  -h, --help             this text\n"
-                "  -V, --version          print the version\n"
-                "\n"
-                "Exit status:\n"
-                "  0  success; for run: the steady-state hypothesis held\n"
-                "  1  run: the hypothesis deviated\n"
-                "  2  bad usage or invalid input (file, flag, fault parameter)\n"
-                "  3  run: aborted (guardrail breach or Ctrl-C)\n"
-                "  4  agent or system failure (unreachable agent, failed apply or revert)\n");
+        fprintf(
+            out,
+            "Usage: faultline [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+            "\n"
+            "Run chaos game days and failover drills against faultline agents.\n"
+            "\n"
+            "Commands:\n"
+            "  agents                       health, version and capabilities of every agent\n"
+            "  status                       active faults fleet-wide\n"
+            "  inject TARGET KIND [K=V...] --duration D\n"
+            "                               apply one fault; holds its lease until D ends or\n"
+            "                               Ctrl-C (which reverts it). TARGET: NAME, tag:T[,T]\n"
+            "                               or all\n"
+            "  abort [--lease ID]           revert every fault on every agent, concurrently\n"
+            "  validate FILE                check an experiment file, report every error\n"
+            "  run FILE [--journal F] [--dry-run]\n"
+            "                               execute a game day\n"
+            "\n"
+            "Global options:\n"
+            "  -i, --inventory FILE   agents file (default: $FAULTLINE_INVENTORY,\n"
+            "                         ./inventory.yaml, /etc/faultline/inventory.yaml)\n"
+            "  -t, --timeout D        per-call timeout (default 5s)\n"
+            "  -q, --quiet            only the verdict and errors (for cron)\n"
+            "  -h, --help             this text\n"
+            "  -V, --version          print the version\n"
+            "\n"
+            "Exit status:\n"
+            "  0  success; for run: the steady-state hypothesis held\n"
+            "  1  run: the hypothesis deviated\n"
+            "  2  bad usage or invalid input (file, flag, fault parameter)\n"
+            "  3  run: aborted (guardrail breach or Ctrl-C)\n"
+            "  4  agent or system failure (unreachable agent, failed apply or revert)\n");
 }
 
 static const char *pick_inventory(const struct global_opts *g)
@@ -123,7 +124,7 @@ static int cmd_agents(const struct global_opts *g, int argc, char **argv)
         if (load_inventory(g, &inv) < 0)
                 return COORD_EXIT_USAGE;
         _cleanup_free_ const struct coord_agent **agents =
-                calloc(inv.n_agents ? inv.n_agents : 1, sizeof(*agents));
+            calloc(inv.n_agents ? inv.n_agents : 1, sizeof(*agents));
         for (size_t i = 0; agents && i < inv.n_agents; i++)
                 agents[i] = &inv.agents[i];
         struct coord_fleet fleet;
@@ -152,8 +153,8 @@ static int cmd_agents(const struct global_opts *g, int argc, char **argv)
                 const struct coord_agent *a = fleet.m[i].agent;
                 if (rcs[i] < 0 || replies[i].status != FL_ST_OK) {
                         down++;
-                        printf("%-16s %-28s %-6s %-8s %-16s %-6s %s\n", a->name, a->address,
-                               "DOWN", "-", "-", "-",
+                        printf("%-16s %-28s %-6s %-8s %-16s %-6s %s\n", a->name, a->address, "DOWN",
+                               "-", "-", "-",
                                rcs[i] < 0 ? coord_call_error(rcs[i]) : replies[i].msg);
                         fl_reply_free(&replies[i]);
                         continue;
@@ -188,7 +189,7 @@ static int open_all(const struct global_opts *g, struct coord_inventory *inv,
         if (load_inventory(g, inv) < 0)
                 return COORD_EXIT_USAGE;
         _cleanup_free_ const struct coord_agent **agents =
-                calloc(inv->n_agents ? inv->n_agents : 1, sizeof(*agents));
+            calloc(inv->n_agents ? inv->n_agents : 1, sizeof(*agents));
         if (!agents)
                 return COORD_EXIT_FAILURE;
         for (size_t i = 0; i < inv->n_agents; i++)
@@ -333,17 +334,20 @@ static int cmd_inject(const struct global_opts *g, int argc, char **argv)
                         return COORD_EXIT_USAGE;
         }
         if (argc - optind < 2) {
-                fprintf(stderr, "Usage: faultline inject TARGET KIND [KEY=VALUE...] --duration D\n");
+                fprintf(stderr,
+                        "Usage: faultline inject TARGET KIND [KEY=VALUE...] --duration D\n");
                 return COORD_EXIT_USAGE;
         }
         uint64_t dur = 0, ttl = COORD_LEASE_TTL_MS;
         if (!duration) {
-                fprintf(stderr, "faultline inject: --duration is mandatory (e.g. --duration 30s)\n");
+                fprintf(stderr,
+                        "faultline inject: --duration is mandatory (e.g. --duration 30s)\n");
                 return COORD_EXIT_USAGE;
         }
         if (fl_parse_duration_ms(duration, &dur) < 0 || dur == 0) {
-                fprintf(stderr, "faultline inject: --duration \"%s\": expected a duration like "
-                                "30s or 5m\n",
+                fprintf(stderr,
+                        "faultline inject: --duration \"%s\": expected a duration like "
+                        "30s or 5m\n",
                         duration);
                 return COORD_EXIT_USAGE;
         }
@@ -425,7 +429,7 @@ static int cmd_inject(const struct global_opts *g, int argc, char **argv)
 
         struct fl_reply *replies = calloc(fleet.n, sizeof(*replies));
         int *rcs = calloc(fleet.n, sizeof(*rcs));
-        char (*ids)[FL_ID_LEN] = calloc(fleet.n, sizeof(*ids));
+        char(*ids)[FL_ID_LEN] = calloc(fleet.n, sizeof(*ids));
         int exit_code = 0, applied = 0;
         if (!replies || !rcs || !ids) {
                 exit_code = COORD_EXIT_FAILURE;
@@ -507,7 +511,8 @@ static int cmd_validate(const struct global_opts *g, int argc, char **argv)
                 fprintf(stderr, "Usage: faultline validate FILE\n");
                 return COORD_EXIT_USAGE;
         }
-        struct coord_run_opts o = {.dry_run = true, .quiet = g->quiet,
+        struct coord_run_opts o = {.dry_run = true,
+                                   .quiet = g->quiet,
                                    .inventory_override = g->inventory,
                                    .call_timeout_ms = g->timeout_ms,
                                    .requester = g->requester};
@@ -516,10 +521,10 @@ static int cmd_validate(const struct global_opts *g, int argc, char **argv)
 
 static int cmd_run(const struct global_opts *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"journal", required_argument, NULL, 'j'},
-                                             {"dry-run", no_argument, NULL, 'n'},
-                                             {0}};
-        struct coord_run_opts o = {.quiet = g->quiet, .inventory_override = g->inventory,
+        static const struct option opts[] = {
+            {"journal", required_argument, NULL, 'j'}, {"dry-run", no_argument, NULL, 'n'}, {0}};
+        struct coord_run_opts o = {.quiet = g->quiet,
+                                   .inventory_override = g->inventory,
                                    .call_timeout_ms = g->timeout_ms,
                                    .requester = g->requester};
         int c;
@@ -542,12 +547,9 @@ static int cmd_run(const struct global_opts *g, int argc, char **argv)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"inventory", required_argument, NULL, 'i'},
-                {"timeout", required_argument, NULL, 't'},
-                {"quiet", no_argument, NULL, 'q'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {0},
+            {"inventory", required_argument, NULL, 'i'}, {"timeout", required_argument, NULL, 't'},
+            {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},         {0},
         };
         struct global_opts g = {.timeout_ms = COORD_CALL_TIMEOUT_MS};
         int c;
@@ -561,8 +563,9 @@ int main(int argc, char **argv)
                         break;
                 case 't':
                         if (fl_parse_duration_ms(optarg, &ms) < 0 || ms < 10 || ms > 600000) {
-                                fprintf(stderr, "faultline: --timeout \"%s\": expected a "
-                                                "duration between 10ms and 10m\n",
+                                fprintf(stderr,
+                                        "faultline: --timeout \"%s\": expected a "
+                                        "duration between 10ms and 10m\n",
                                         optarg);
                                 return COORD_EXIT_USAGE;
                         }
@@ -599,8 +602,8 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(const struct global_opts *, int, char **);
         } cmds[] = {
-                {"agents", cmd_agents}, {"status", cmd_status},     {"inject", cmd_inject},
-                {"abort", cmd_abort},   {"validate", cmd_validate}, {"run", cmd_run},
+            {"agents", cmd_agents}, {"status", cmd_status},     {"inject", cmd_inject},
+            {"abort", cmd_abort},   {"validate", cmd_validate}, {"run", cmd_run},
         };
         const char *cmd = argv[optind];
         int rv = -1;

@@ -29,8 +29,8 @@ bool coord_sleep_ms(uint64_t ms)
         return false;
 }
 
-static int hook_validate_fault(void *ud, const char *kind, const struct fl_param *params,
-                               size_t n, char *err, size_t errlen)
+static int hook_validate_fault(void *ud, const char *kind, const struct fl_param *params, size_t n,
+                               char *err, size_t errlen)
 {
         (void)ud;
         return coord_fault_check(kind, params, n, err, errlen);
@@ -65,7 +65,7 @@ struct run {
 };
 
 static void say(struct run *r, bool important, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void say(struct run *r, bool important, const char *fmt, ...)
 {
         if (r->o->quiet && !important)
@@ -124,12 +124,10 @@ static bool run_probe(struct run *r, const struct coord_probe *p)
                 json_object_set_new(e, "detail", json_string(res.detail));
                 json_object_set_new(e, "value", json_real(res.value));
                 json_object_set_new(e, "latency_us", json_integer((json_int_t)res.latency_us));
-                json_object_set_new(e, "started_ms",
-                                    json_integer((json_int_t)res.started_wall_ms));
+                json_object_set_new(e, "started_ms", json_integer((json_int_t)res.started_wall_ms));
         }
         bool ok = rv == 0 && res.ok;
-        say(r, false, "%s: probe %s %s (%s)", r->phase, p->name, ok ? "ok" : "FAILED",
-            res.detail);
+        say(r, false, "%s: probe %s %s (%s)", r->phase, p->name, ok ? "ok" : "FAILED", res.detail);
         return ok;
 }
 
@@ -290,8 +288,8 @@ static void revert_all(struct run *r, const char *why)
                         bool by_agent = rep.status == FL_ST_NOT_FOUND;
                         if (e) {
                                 json_object_set_new(e, "ok", json_true());
-                                json_object_set_new(e, "by", json_string(by_agent ? "agent-ttl"
-                                                                                  : "coordinator"));
+                                json_object_set_new(
+                                    e, "by", json_string(by_agent ? "agent-ttl" : "coordinator"));
                         }
                         say(r, false, "revert: %s %s on %s %s", a->kind, a->id, m->agent->name,
                             by_agent ? "already reverted by the agent at its deadline"
@@ -372,8 +370,9 @@ static int load(const char *path, const struct coord_run_opts *o, struct run *r)
         } else if (r->exp.has_inventory) {
                 r->inv = &r->exp.inventory;
         } else {
-                fprintf(stderr, "%s: error: no inventory: add `inventory:` to the file or pass "
-                                "-i FILE\n",
+                fprintf(stderr,
+                        "%s: error: no inventory: add `inventory:` to the file or pass "
+                        "-i FILE\n",
                         path);
                 coord_experiment_free(&r->exp);
                 return -EINVAL;
@@ -386,8 +385,8 @@ static int load(const char *path, const struct coord_run_opts *o, struct run *r)
                 int n = coord_inventory_select(r->inv, &t->sel, &agents, err, sizeof(err));
                 free(agents);
                 if (n < 0) {
-                        coord_diags_add(&diags, path, t->line, t->column, NULL,
-                                        "target \"%s\": %s", t->name, err);
+                        coord_diags_add(&diags, path, t->line, t->column, NULL, "target \"%s\": %s",
+                                        t->name, err);
                         rv = -EINVAL;
                 }
         }
@@ -489,9 +488,9 @@ int coord_run(const char *path, const struct coord_run_opts *o)
 
         int exit_code = COORD_EXIT_HELD;
         const char *verdict = "held", *reason = "";
-        r.journal = json_pack("{s:i, s:s, s:s, s:I, s:s, s:[]}", "journal_version", 1,
-                              "experiment", r.exp.title, "file", path, "started_ms",
-                              (json_int_t)fl_now_wall_ms(), "requester", o->requester, "events");
+        r.journal = json_pack("{s:i, s:s, s:s, s:I, s:s, s:[]}", "journal_version", 1, "experiment",
+                              r.exp.title, "file", path, "started_ms", (json_int_t)fl_now_wall_ms(),
+                              "requester", o->requester, "events");
         r.events = r.journal ? json_object_get(r.journal, "events") : NULL;
         if (!r.events || open_fleet(&r) < 0 ||
             coord_lease_start(COORD_LEASE_TTL_MS, o->requester, &r.lease) < 0) {
@@ -510,8 +509,9 @@ int coord_run(const char *path, const struct coord_run_opts *o)
         if (!hypothesis(&r, "before")) {
                 exit_code = coord_interrupted ? COORD_EXIT_ABORTED : COORD_EXIT_DEVIATED;
                 verdict = coord_interrupted ? "aborted" : "deviated";
-                reason = coord_interrupted ? "interrupted" : "hypothesis did not hold before the "
-                                                             "method; nothing was injected";
+                reason = coord_interrupted ? "interrupted"
+                                           : "hypothesis did not hold before the "
+                                             "method; nothing was injected";
         } else {
                 r.phase = "method";
                 ran_method = true;
@@ -570,8 +570,7 @@ int coord_run(const char *path, const struct coord_run_opts *o)
         if (write_journal(&r) < 0 && exit_code == COORD_EXIT_HELD)
                 exit_code = COORD_EXIT_FAILURE;
         say(&r, true, "verdict: %s%s%s (exit %d)%s%s", verdict, reason[0] ? ": " : "", reason,
-            exit_code, o->journal_path ? ", journal " : "",
-            o->journal_path ? o->journal_path : "");
+            exit_code, o->journal_path ? ", journal " : "", o->journal_path ? o->journal_path : "");
 
         json_decref(r.journal);
         free(r.faults);

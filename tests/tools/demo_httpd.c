@@ -70,7 +70,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: %s ADDRESS PORT [PIDFILE]\n", argv[0]);
                 return 2;
         }
-        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
+        struct sockaddr_in sin = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)atoi(argv[2]))};
         if (inet_pton(AF_INET, argv[1], &sin.sin_addr) != 1) {
                 fprintf(stderr, "%s: bad IPv4 address %s\n", argv[0], argv[1]);
                 return 2;

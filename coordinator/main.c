@@ -112,56 +112,94 @@ static void fmt_time(uint64_t wall_ms, char *buf, size_t size)
         strftime(buf, size, "%H:%M:%S", &tm);
 }
 
-/* ---- agents ----------------------------------------------------------- */
+/* ---- fleet-wide requests (agents, status, abort) ---------------------- */
+
+/* One request to every agent in the inventory, concurrently. */
+struct fleet_answers {
+        struct coord_inventory inv;
+        struct coord_fleet fleet;
+        struct fl_reply *replies; /* fleet.n */
+        int *rcs;                 /* fleet.n */
+        uint64_t elapsed_us;      /* the broadcast alone */
+};
+
+static void answers_free(struct fleet_answers *a)
+{
+        for (size_t i = 0; a->replies && i < a->fleet.n; i++)
+                fl_reply_free(&a->replies[i]);
+        free(a->replies);
+        free(a->rcs);
+        coord_fleet_close(&a->fleet);
+        coord_inventory_free(&a->inv);
+        memset(a, 0, sizeof(*a));
+}
+
+/* Returns 0, or the exit code to leave with (message printed). */
+static int ask_all(const struct global_opts *g, struct fl_request *req, struct fleet_answers *a)
+{
+        memset(a, 0, sizeof(*a));
+        if (load_inventory(g, &a->inv) < 0)
+                return COORD_EXIT_USAGE;
+        size_t n = a->inv.n_agents;
+        _cleanup_free_ const struct coord_agent **agents = calloc(n + 1, sizeof(*agents));
+        a->replies = calloc(n + 1, sizeof(*a->replies));
+        a->rcs = calloc(n + 1, sizeof(*a->rcs));
+        int rv = agents && a->replies && a->rcs ? 0 : -ENOMEM;
+        for (size_t i = 0; rv == 0 && i < n; i++)
+                agents[i] = &a->inv.agents[i];
+        if (rv == 0)
+                rv = coord_fleet_open(&a->fleet, agents, n);
+        if (rv < 0) {
+                fprintf(stderr, "faultline: %s\n", strerror(-rv));
+                answers_free(a);
+                return COORD_EXIT_FAILURE;
+        }
+        snprintf(req->requester, sizeof(req->requester), "%s", g->requester);
+        uint64_t t0 = fl_now_mono_us();
+        coord_fleet_broadcast(&a->fleet, req, a->replies, a->rcs, g->timeout_ms);
+        a->elapsed_us = fl_now_mono_us() - t0;
+        return 0;
+}
+
+static const char *answer_error(const struct fleet_answers *a, size_t i)
+{
+        if (a->rcs[i] < 0)
+                return coord_call_error(a->rcs[i]);
+        return a->replies[i].status != FL_ST_OK ? a->replies[i].msg : NULL;
+}
+
+static int no_args(const char *cmd, int argc, char **argv)
+{
+        if (argc > 1) {
+                fprintf(stderr, "faultline %s: unexpected argument \"%s\"\n", cmd, argv[1]);
+                return COORD_EXIT_USAGE;
+        }
+        return 0;
+}
 
 static int cmd_agents(const struct global_opts *g, int argc, char **argv)
 {
-        if (argc > 1) {
-                fprintf(stderr, "faultline agents: unexpected argument \"%s\"\n", argv[1]);
-                return COORD_EXIT_USAGE;
-        }
-        struct coord_inventory inv = {0};
-        if (load_inventory(g, &inv) < 0)
-                return COORD_EXIT_USAGE;
-        _cleanup_free_ const struct coord_agent **agents =
-            calloc(inv.n_agents ? inv.n_agents : 1, sizeof(*agents));
-        for (size_t i = 0; agents && i < inv.n_agents; i++)
-                agents[i] = &inv.agents[i];
-        struct coord_fleet fleet;
-        int rv = agents ? coord_fleet_open(&fleet, agents, inv.n_agents) : -ENOMEM;
-        if (rv < 0) {
-                fprintf(stderr, "faultline: %s\n", strerror(-rv));
-                coord_inventory_free(&inv);
-                return COORD_EXIT_FAILURE;
-        }
         struct fl_request req = {.type = FL_MSG_HELLO};
-        snprintf(req.requester, sizeof(req.requester), "%s", g->requester);
-        struct fl_reply *replies = calloc(fleet.n + 1, sizeof(*replies));
-        int *rcs = calloc(fleet.n + 1, sizeof(*rcs));
+        struct fleet_answers a;
+        int rv = no_args("agents", argc, argv);
+        if (rv || (rv = ask_all(g, &req, &a)))
+                return rv;
         int down = 0;
-        if (!replies || !rcs) {
-                free(replies);
-                free(rcs);
-                coord_fleet_close(&fleet);
-                coord_inventory_free(&inv);
-                return COORD_EXIT_FAILURE;
-        }
-        coord_fleet_broadcast(&fleet, &req, replies, rcs, g->timeout_ms);
         printf("%-16s %-28s %-6s %-8s %-16s %-6s %s\n", "NAME", "ADDRESS", "STATE", "VERSION",
                "HOST", "FAULTS", "CAPABILITIES");
-        for (size_t i = 0; i < fleet.n; i++) {
-                const struct coord_agent *a = fleet.m[i].agent;
-                if (rcs[i] < 0 || replies[i].status != FL_ST_OK) {
+        for (size_t i = 0; i < a.fleet.n; i++) {
+                const struct coord_agent *ag = a.fleet.m[i].agent;
+                const struct fl_reply *r = &a.replies[i];
+                const char *err = answer_error(&a, i);
+                if (err) {
                         down++;
-                        printf("%-16s %-28s %-6s %-8s %-16s %-6s %s\n", a->name, a->address, "DOWN",
-                               "-", "-", "-",
-                               rcs[i] < 0 ? coord_call_error(rcs[i]) : replies[i].msg);
-                        fl_reply_free(&replies[i]);
+                        printf("%-16s %-28s %-6s %-8s %-16s %-6s %s\n", ag->name, ag->address,
+                               "DOWN", "-", "-", "-", err);
                         continue;
                 }
                 char caps[1024] = "";
-                for (size_t c = 0; c < replies[i].n_caps; c++) {
-                        const struct fl_cap *cap = &replies[i].caps[c];
+                for (size_t c = 0; c < r->n_caps; c++) {
+                        const struct fl_cap *cap = &r->caps[c];
                         size_t len = strlen(caps);
                         if (cap->available)
                                 snprintf(caps + len, sizeof(caps) - len, "%s%s", c ? " " : "",
@@ -170,71 +208,34 @@ static int cmd_agents(const struct global_opts *g, int argc, char **argv)
                                 snprintf(caps + len, sizeof(caps) - len, "%s%s(unavailable: %s)",
                                          c ? " " : "", cap->kind, cap->reason);
                 }
-                printf("%-16s %-28s %-6s %-8s %-16s %-6u %s\n", a->name, a->address, "ok",
-                       replies[i].agent_version, replies[i].hostname, replies[i].count, caps);
-                fl_reply_free(&replies[i]);
+                printf("%-16s %-28s %-6s %-8s %-16s %-6u %s\n", ag->name, ag->address, "ok",
+                       r->agent_version, r->hostname, r->count, caps);
         }
-        free(replies);
-        free(rcs);
-        coord_fleet_close(&fleet);
-        coord_inventory_free(&inv);
+        answers_free(&a);
         return down ? COORD_EXIT_FAILURE : 0;
-}
-
-/* ---- status ------------------------------------------------------------ */
-
-static int open_all(const struct global_opts *g, struct coord_inventory *inv,
-                    struct coord_fleet *fleet)
-{
-        if (load_inventory(g, inv) < 0)
-                return COORD_EXIT_USAGE;
-        _cleanup_free_ const struct coord_agent **agents =
-            calloc(inv->n_agents ? inv->n_agents : 1, sizeof(*agents));
-        if (!agents)
-                return COORD_EXIT_FAILURE;
-        for (size_t i = 0; i < inv->n_agents; i++)
-                agents[i] = &inv->agents[i];
-        int rv = coord_fleet_open(fleet, agents, inv->n_agents);
-        if (rv < 0) {
-                fprintf(stderr, "faultline: %s\n", strerror(-rv));
-                coord_inventory_free(inv);
-                return COORD_EXIT_FAILURE;
-        }
-        return 0;
 }
 
 static int cmd_status(const struct global_opts *g, int argc, char **argv)
 {
-        if (argc > 1) {
-                fprintf(stderr, "faultline status: unexpected argument \"%s\"\n", argv[1]);
-                return COORD_EXIT_USAGE;
-        }
-        struct coord_inventory inv = {0};
-        struct coord_fleet fleet = {0};
-        int rv = open_all(g, &inv, &fleet);
-        if (rv)
-                return rv;
         struct fl_request req = {.type = FL_MSG_LIST};
-        snprintf(req.requester, sizeof(req.requester), "%s", g->requester);
-        struct fl_reply *replies = calloc(fleet.n + 1, sizeof(*replies));
-        int *rcs = calloc(fleet.n + 1, sizeof(*rcs));
+        struct fleet_answers a;
+        int rv = no_args("status", argc, argv);
+        if (rv || (rv = ask_all(g, &req, &a)))
+                return rv;
         int failed = 0, total = 0;
-        if (replies && rcs)
-                coord_fleet_broadcast(&fleet, &req, replies, rcs, g->timeout_ms);
         printf("%-16s %-20s %-14s %-8s %-10s %-20s %s\n", "AGENT", "FAULT", "KIND", "BACKEND",
                "REMAINING", "LEASE", "TARGET");
         uint64_t now = fl_now_wall_ms();
-        for (size_t i = 0; replies && rcs && i < fleet.n; i++) {
-                const char *name = fleet.m[i].agent->name;
-                if (rcs[i] < 0 || replies[i].status != FL_ST_OK) {
+        for (size_t i = 0; i < a.fleet.n; i++) {
+                const char *name = a.fleet.m[i].agent->name;
+                const char *err = answer_error(&a, i);
+                if (err) {
                         failed++;
-                        fprintf(stderr, "faultline: %s: %s\n", name,
-                                rcs[i] < 0 ? coord_call_error(rcs[i]) : replies[i].msg);
-                        fl_reply_free(&replies[i]);
+                        fprintf(stderr, "faultline: %s: %s\n", name, err);
                         continue;
                 }
-                for (size_t f = 0; f < replies[i].n_faults; f++) {
-                        const struct fl_fault_info *fi = &replies[i].faults[f];
+                for (size_t f = 0; f < a.replies[i].n_faults; f++) {
+                        const struct fl_fault_info *fi = &a.replies[i].faults[f];
                         char rem[32];
                         fl_format_duration(fi->expires_ms > now ? fi->expires_ms - now : 0, rem,
                                            sizeof(rem));
@@ -242,76 +243,51 @@ static int cmd_status(const struct global_opts *g, int argc, char **argv)
                                fi->backend, rem, fi->lease, fi->target);
                         total++;
                 }
-                fl_reply_free(&replies[i]);
         }
         if (!g->quiet)
-                printf("%d active fault(s) on %zu agent(s)%s\n", total, fleet.n - (size_t)failed,
+                printf("%d active fault(s) on %zu agent(s)%s\n", total, a.fleet.n - (size_t)failed,
                        failed ? ", some agents unreachable" : "");
-        free(replies);
-        free(rcs);
-        coord_fleet_close(&fleet);
-        coord_inventory_free(&inv);
+        answers_free(&a);
         return failed ? COORD_EXIT_FAILURE : 0;
 }
-
-/* ---- abort --------------------------------------------------------------- */
 
 static int cmd_abort(const struct global_opts *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"lease", required_argument, NULL, 'l'}, {0}};
-        const char *lease = NULL;
-        int c;
+        struct fl_request req = {.type = FL_MSG_ABORT};
+        struct fleet_answers a;
+        int c, rv;
         optind = 0; /* 0: make GNU getopt re-read its mode (permute) */
         while ((c = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
-                if (c != 'l')
+                if (c != 'l' || fl_strlcpy(req.lease, optarg, sizeof(req.lease)) < 0) {
+                        fprintf(stderr, "Usage: faultline abort [--lease ID]\n");
                         return COORD_EXIT_USAGE;
-                lease = optarg;
+                }
         }
         if (optind < argc) {
                 fprintf(stderr, "faultline abort: unexpected argument \"%s\"\n", argv[optind]);
                 return COORD_EXIT_USAGE;
         }
-        if (lease && strlen(lease) >= FL_ID_LEN) {
-                fprintf(stderr, "faultline abort: --lease: id too long\n");
-                return COORD_EXIT_USAGE;
-        }
-        struct coord_inventory inv = {0};
-        struct coord_fleet fleet = {0};
-        int rv = open_all(g, &inv, &fleet);
-        if (rv)
+        if ((rv = ask_all(g, &req, &a)))
                 return rv;
-        struct fl_request req = {.type = FL_MSG_ABORT};
-        snprintf(req.requester, sizeof(req.requester), "%s", g->requester);
-        if (lease)
-                snprintf(req.lease, sizeof(req.lease), "%s", lease);
-        struct fl_reply *replies = calloc(fleet.n + 1, sizeof(*replies));
-        int *rcs = calloc(fleet.n + 1, sizeof(*rcs));
         int failed = 0;
         unsigned total = 0;
-        uint64_t t0 = fl_now_mono_us();
-        if (replies && rcs)
-                coord_fleet_broadcast(&fleet, &req, replies, rcs, g->timeout_ms);
-        uint64_t elapsed = fl_now_mono_us() - t0;
-        for (size_t i = 0; replies && rcs && i < fleet.n; i++) {
-                const char *name = fleet.m[i].agent->name;
-                if (rcs[i] < 0 || replies[i].status != FL_ST_OK) {
+        for (size_t i = 0; i < a.fleet.n; i++) {
+                const char *name = a.fleet.m[i].agent->name;
+                const char *err = answer_error(&a, i);
+                if (err) {
                         failed++;
-                        fprintf(stderr, "faultline: abort on %s FAILED: %s\n", name,
-                                rcs[i] < 0 ? coord_call_error(rcs[i]) : replies[i].msg);
-                } else {
-                        total += replies[i].count;
-                        if (!g->quiet)
-                                printf("%-16s %u fault(s) reverted\n", name, replies[i].count);
+                        fprintf(stderr, "faultline: abort on %s FAILED: %s\n", name, err);
+                        continue;
                 }
-                fl_reply_free(&replies[i]);
+                total += a.replies[i].count;
+                if (!g->quiet)
+                        printf("%-16s %u fault(s) reverted\n", name, a.replies[i].count);
         }
         printf("abort: %u fault(s) reverted on %zu agent(s) in %.1f ms%s\n", total,
-               fleet.n - (size_t)failed, (double)elapsed / 1000.0,
+               a.fleet.n - (size_t)failed, (double)a.elapsed_us / 1000.0,
                failed ? "; SOME AGENTS DID NOT CONFIRM" : "");
-        free(replies);
-        free(rcs);
-        coord_fleet_close(&fleet);
-        coord_inventory_free(&inv);
+        answers_free(&a);
         return failed ? COORD_EXIT_FAILURE : 0;
 }
 

@@ -29,6 +29,11 @@ struct agent_policy {
         size_t n_allowed_kinds;
         char protected_names[AGENT_MAX_PROTECTED_NAMES][16]; /* comm names never hit */
         size_t n_protected_names;
+        /* Network faults never touch these (besides the control port). */
+        uint16_t protected_ports[16]; /* default: 22 */
+        size_t n_protected_ports;
+        char protected_cidrs[16][64];
+        size_t n_protected_cidrs;
 };
 
 struct agent_config {
@@ -50,6 +55,9 @@ int agent_config_load(const char *path, struct agent_config *c, char *err, size_
  * old or the new entry, never half of one. */
 int agent_journal_init(const char *state_dir, char *err, size_t errlen);
 int agent_journal_write(const char *state_dir, const struct agent_fault *f);
+/* durable=false skips both fsyncs (the rename stays atomic): for the
+ * post-apply rewrite, whose extra detail revert does not depend on. */
+int agent_journal_write_mode(const char *state_dir, const struct agent_fault *f, bool durable);
 int agent_journal_remove(const char *state_dir, const char *id);
 /* Load every entry; calls cb for each (cb takes ownership of f on return 0;
  * the journal frees it otherwise). Unreadable entries are logged, counted

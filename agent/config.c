@@ -3,6 +3,7 @@
 #include <yaml.h>
 
 #include "agent.h"
+#include "faults/net.h"
 #include "fl_log.h"
 #include "fl_parse.h"
 #include "fl_util.h"
@@ -17,6 +18,8 @@ void agent_config_defaults(struct agent_config *c)
         c->policy.max_faults = AGENT_DEFAULT_MAX_FAULTS;
         c->policy.max_lease_ms = AGENT_DEFAULT_LEASE_MS;
         c->policy.allow_all_kinds = true;
+        c->policy.protected_ports[0] = 22;
+        c->policy.n_protected_ports = 1;
 }
 
 struct cfg_parse {
@@ -120,21 +123,47 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
                                 return rv;
                         for (size_t i = 0; i < pol->n_allowed_kinds; i++)
                                 if (!agent_fault_lookup(pol->allowed_kinds[i]))
-                                        return fail_at(p, v,
-                                                       "allowed-faults: unknown fault "
-                                                       "kind \"%s\"",
-                                                       pol->allowed_kinds[i]);
+                                        return fail_at(
+                                                p,
+                                                yaml_document_get_node(
+                                                        p->doc, v->data.sequence.items.start[i]),
+                                                "allowed-faults: unknown fault kind \"%s\"",
+                                                pol->allowed_kinds[i]);
                         pol->allow_all_kinds = false;
                 } else if (strcmp(key, "protected-processes") == 0) {
                         if ((rv = parse_string_list(p, v, key, &pol->protected_names[0][0], 16,
                                                     AGENT_MAX_PROTECTED_NAMES,
                                                     &pol->n_protected_names)) < 0)
                                 return rv;
+                } else if (strcmp(key, "protected-ports") == 0) {
+                        char ports[16][8];
+                        size_t n = 0;
+                        if ((rv = parse_string_list(p, v, key, &ports[0][0], 8, 16, &n)) < 0)
+                                return rv;
+                        for (size_t i = 0; i < n; i++) {
+                                if (fl_parse_u64(ports[i], &u) < 0 || u == 0 || u > 65535)
+                                        return fail_at(p, v, "protected-ports: \"%s\" is not a "
+                                                             "port 1..65535", ports[i]);
+                                pol->protected_ports[i] = (uint16_t)u;
+                        }
+                        pol->n_protected_ports = n;
+                } else if (strcmp(key, "protected-cidrs") == 0) {
+                        if ((rv = parse_string_list(p, v, key, &pol->protected_cidrs[0][0], 64, 16,
+                                                    &pol->n_protected_cidrs)) < 0)
+                                return rv;
+                        for (size_t i = 0; i < pol->n_protected_cidrs; i++) {
+                                struct net_cidr c;
+                                size_t n = 0;
+                                char e[FL_MSG_LEN];
+                                if (net_parse_cidrs("protected-cidrs", pol->protected_cidrs[i], &c,
+                                                    1, &n, e, sizeof(e)) < 0)
+                                        return fail_at(p, v, "%s", e);
+                        }
                 } else {
                         return fail_at(p, k,
                                        "unknown key \"policy.%s\" (known: max-duration, "
                                        "lease-timeout, max-concurrent-faults, allowed-faults, "
-                                       "protected-processes)",
+                                       "protected-processes, protected-ports, protected-cidrs)",
                                        key);
                 }
         }

@@ -10,7 +10,9 @@
  *      to the system yet.
  *   3. the agent writes f (kind, params, lease, deadline, undo) to the
  *      journal, fsync'd — only then:
- *   4. apply(): change the system. May add to f->undo (journal rewritten).
+ *   4. apply(): change the system. May add detail to f->undo (the journal
+ *      is rewritten, without fsync): everything revert() needs must already
+ *      be recorded by prepare(), because only that version is durable.
  *   5. verify(): read the effect back; non-zero means "did nothing" and the
  *      agent reverts and reports FL_ST_VERIFY.
  *   6. revert(): at TTL, lease loss, REVERT, ABORT, SIGTERM, or recovery
@@ -46,6 +48,7 @@ struct agent_fault {
         char backend[FL_KIND_LEN]; /* filled by prepare()/apply() */
         void *priv;                /* owned by ops; released by ops->destroy */
         json_t *undo;              /* owned; a JSON object, never NULL after prepare */
+        uint64_t next_tick_mono_ms; /* when ops->tick is due; 0 = never. Set by apply()/tick() */
 };
 
 struct fault_ops {
@@ -61,6 +64,15 @@ struct fault_ops {
         int (*verify)(struct agent_fault *f, char *err, size_t errlen);
         int (*revert)(struct agent_fault *f, char *err, size_t errlen);
         void (*destroy)(struct agent_fault *f); /* free f->priv; may be NULL */
+        /* Optional periodic work while the fault is active (process-kill
+         * interval=). agent_tick calls it once now >= f->next_tick_mono_ms
+         * (when that is non-zero) and before the deadline; it sets
+         * *ret_next_ms to the next due time (monotonic ms), 0 for no more.
+         * A failure is logged and the fault stays active until its end.
+         * Must not block for long: the agent is single-threaded. Never
+         * called after a crash (recovery only reverts). */
+        int (*tick)(struct agent_fault *f, uint64_t now_mono_ms, uint64_t *ret_next_ms, char *err,
+                    size_t errlen);
 };
 
 /* Every fault kind, once. Each agent/faults/<x>.c defines the matching
@@ -69,7 +81,21 @@ struct fault_ops {
 #define AGENT_FAULTS(X)                                                                            \
         X(process_kill)                                                                            \
         X(process_pause)                                                                           \
-        X(disk_fill)
+        X(disk_fill)                                                                               \
+        X(cpu_stress)                                                                              \
+        X(memory_stress)                                                                           \
+        X(io_stress)                                                                               \
+        X(cpu_throttle)                                                                            \
+        X(memory_squeeze)                                                                          \
+        X(io_throttle)                                                                             \
+        X(net_delay)                                                                               \
+        X(net_loss)                                                                                \
+        X(net_corrupt)                                                                             \
+        X(net_duplicate)                                                                           \
+        X(net_reorder)                                                                             \
+        X(net_bandwidth)                                                                           \
+        X(net_partition)                                                                           \
+        X(net_port_block)
 
 #define AGENT_FAULT_DECLARE(n) extern const struct fault_ops agent_fault_##n;
 AGENT_FAULTS(AGENT_FAULT_DECLARE)

@@ -132,6 +132,11 @@ static int fsync_dir(const char *dir)
 
 int agent_journal_write(const char *state_dir, const struct agent_fault *f)
 {
+        return agent_journal_write_mode(state_dir, f, true);
+}
+
+int agent_journal_write_mode(const char *state_dir, const struct agent_fault *f, bool durable)
+{
         char dir[FL_VAL_LEN + 16], tmp[FL_VAL_LEN + 96], path[FL_VAL_LEN + 96];
         int rv = faults_dir(state_dir, dir, sizeof(dir));
         if (rv < 0)
@@ -161,7 +166,7 @@ int agent_journal_write(const char *state_dir, const struct agent_fault *f)
                 }
                 off += (size_t)n;
         }
-        if (fsync(fd) < 0) {
+        if (durable && fsync(fd) < 0) {
                 rv = -errno;
                 goto fail;
         }
@@ -171,7 +176,7 @@ int agent_journal_write(const char *state_dir, const struct agent_fault *f)
                 rv = -errno;
                 goto fail;
         }
-        return fsync_dir(dir);
+        return durable ? fsync_dir(dir) : 0;
 fail:
         if (fd >= 0)
                 close(fd);

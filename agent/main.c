@@ -3,10 +3,13 @@
  * coordinator's lease lapses, on SIGTERM, or at the next start after a
  * crash. */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include "agent.h"
+#include "faults/net.h"
 #include "fl_log.h"
+#include "fl_parse.h"
 #include "fl_transport.h"
 #include "fl_util.h"
 
@@ -15,9 +18,23 @@
 
 static volatile sig_atomic_t stop_signal;
 
-static void on_signal(int sig)
+/* SIGTERM/SIGINT are blocked in every thread and taken by this one with
+ * sigwait(): it records the signal and closes the server socket, which
+ * wakes the main loop out of its (otherwise unbounded) receive. So an idle
+ * agent does not wake up at all, rather than polling a flag. */
+static void *signal_thread(void *arg)
 {
-        stop_signal = sig;
+        struct fl_server *srv = arg;
+        sigset_t set;
+        int sig = 0;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        if (sigwait(&set, &sig) == 0) {
+                stop_signal = sig;
+                fl_server_shutdown(srv);
+        }
+        return NULL;
 }
 
 static void usage(FILE *out)
@@ -55,17 +72,15 @@ static bool url_is_loopback(const char *url)
 static int run_loop(struct agent *a, struct fl_server *srv)
 {
         while (!stop_signal) {
-                /* Wake at the next deadline, and at least every 200 ms to
-                 * notice a signal (nng's receive is not interrupted by one). */
-                int wait_ms = agent_tick(a, 200);
-                if (wait_ms > 200)
-                        wait_ms = 200;
+                /* Sleep until the next fault or lease deadline; with none,
+                 * until a request (or a signal) arrives. */
+                int wait_ms = agent_tick(a, 3600 * 1000);
                 void *buf = NULL;
                 size_t len = 0;
                 int rv = fl_server_recv(srv, &buf, &len, wait_ms);
                 if (rv < 0) {
                         if (rv == -EBADF)
-                                return rv;
+                                return stop_signal ? 0 : rv;
                         fl_log(LOG_WARNING, "receive failed: %s", strerror(-rv));
                         continue;
                 }
@@ -83,6 +98,27 @@ static int run_loop(struct agent *a, struct fl_server *srv)
                 free(out);
         }
         return 0;
+}
+
+/* Exemptions for network faults: the control port and the policy's list. */
+static void set_net_policy(const struct agent_config *cfg)
+{
+        struct agent_net_policy np = {0};
+        const char *colon = strrchr(cfg->listen, ':');
+        uint64_t port = 0;
+        if (colon && strncmp(cfg->listen, "ipc://", 6) != 0 && fl_parse_u64(colon + 1, &port) == 0 &&
+            port <= 65535)
+                np.control_port = (uint16_t)port;
+        for (size_t i = 0; i < cfg->policy.n_protected_ports && i < NET_MAX_PROTECTED; i++)
+                np.ports[np.n_ports++] = cfg->policy.protected_ports[i];
+        for (size_t i = 0; i < cfg->policy.n_protected_cidrs && i < NET_MAX_PROTECTED; i++) {
+                char err[FL_MSG_LEN];
+                size_t n = 0;
+                if (net_parse_cidrs("protected-cidrs", cfg->policy.protected_cidrs[i],
+                                    &np.cidrs[np.n_cidrs], 1, &n, err, sizeof(err)) == 0)
+                        np.n_cidrs += n;
+        }
+        agent_net_policy_set(&np);
 }
 
 int main(int argc, char **argv)
@@ -181,11 +217,15 @@ int main(int argc, char **argv)
         agent_protect_pid(getpid());
         agent_protect_pid(getppid());
 
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        /* Block the stop signals before any thread exists (nng starts its
+         * own), so only signal_thread ever takes them. */
+        sigset_t stop_set;
+        sigemptyset(&stop_set);
+        sigaddset(&stop_set, SIGTERM);
+        sigaddset(&stop_set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        set_net_policy(&cfg);
 
         if (agent_journal_init(cfg.state_dir, err, sizeof(err)) < 0) {
                 fl_log(LOG_ERR, "%s", err);
@@ -219,8 +259,18 @@ int main(int argc, char **argv)
                cfg.listen, cfg.state_dir, (unsigned long long)cfg.policy.max_lease_ms,
                (unsigned long long)cfg.policy.max_duration_ms);
 
+        pthread_t sig_thread;
+        if ((rv = pthread_create(&sig_thread, NULL, signal_thread, srv)) != 0) {
+                fl_log(LOG_ERR, "cannot start the signal thread: %s", strerror(rv));
+                fl_server_close(srv);
+                agent_free(a);
+                return EXIT_FAILURE_SYS;
+        }
+        pthread_detach(sig_thread);
         rv = run_loop(a, srv);
-        fl_server_close(srv);
+        /* Close the socket but keep srv itself: the signal thread may still
+         * hold it. */
+        fl_server_shutdown(srv);
         size_t before = agent_active_count(a);
         int n = agent_revert_all(a, stop_signal ? "agent-stopping" : "agent-exiting");
         fl_log(LOG_NOTICE, "stopping on signal %d: reverted %d of %zu fault(s)", (int)stop_signal,

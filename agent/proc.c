@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cg/cg.h"
 #include "fl_parse.h"
 #include "fl_util.h"
 
@@ -259,6 +260,20 @@ int agent_proc_selector_init(struct agent_proc_selector *sel, const char *key, c
                 sel->kind = AGENT_PROC_SEL_CMDLINE;
                 return 0;
         }
+        if (strcmp(key, "unit") == 0 || strcmp(key, "cgroup") == 0) {
+                bool unit = key[0] == 'u';
+                int r = unit ? agent_cg_parse_unit(value, sel->cg, sizeof sel->cg, err, errlen)
+                             : agent_cg_parse_rel(value, sel->cg, sizeof sel->cg, err, errlen);
+                if (r < 0)
+                        return r;
+                /* A selector for "/" would be every process on the host. */
+                if (!unit && strcmp(sel->cg, "/") == 0) {
+                        snprintf(err, errlen, "cgroup=/ selects every process: refused");
+                        return -EINVAL;
+                }
+                sel->kind = unit ? AGENT_PROC_SEL_UNIT : AGENT_PROC_SEL_CGROUP;
+                return 0;
+        }
         snprintf(err, errlen, "%s= is not a process selector", key);
         return -EINVAL;
 }
@@ -271,6 +286,43 @@ void agent_proc_selector_done(struct agent_proc_selector *sel)
         }
 }
 
+/* Each line is "ID:CONTROLLERS:PATH"; any hierarchy counts, so the same
+ * selector works on v1, v2 and hybrid hosts. */
+bool agent_proc_cgroup_text_match(const struct agent_proc_selector *sel, const char *text)
+{
+        size_t n = strlen(sel->cg);
+        for (const char *line = text; line && *line;) {
+                const char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) : strlen(line);
+                const char *c1 = memchr(line, ':', len);
+                const char *path = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
+                if (path) {
+                        path++;
+                        size_t pl = len - (size_t)(path - line);
+                        if (sel->kind == AGENT_PROC_SEL_CGROUP) {
+                                if (pl >= n && strncmp(path, sel->cg, n) == 0 &&
+                                    (pl == n || path[n] == '/'))
+                                        return true;
+                        } else {
+                                for (const char *p = path; p < path + pl; p++)
+                                        if (p[0] == '/' && (size_t)(path + pl - p - 1) >= n &&
+                                            strncmp(p + 1, sel->cg, n) == 0 &&
+                                            (p + 1 + n == path + pl || p[1 + n] == '/'))
+                                                return true;
+                        }
+                }
+                line = nl ? nl + 1 : NULL;
+        }
+        return false;
+}
+
+static bool cgroup_match(const struct agent_proc_selector *sel, pid_t pid)
+{
+        char buf[8192];
+        int r = read_proc_file(pid, "cgroup", buf, sizeof buf);
+        return r > 0 && agent_proc_cgroup_text_match(sel, buf);
+}
+
 bool agent_proc_selector_match(const struct agent_proc_selector *sel,
                                const struct agent_proc_stat *st, const char *cmdline)
 {
@@ -281,6 +333,9 @@ bool agent_proc_selector_match(const struct agent_proc_selector *sel,
                 return strcmp(st->comm, sel->name) == 0;
         case AGENT_PROC_SEL_CMDLINE:
                 return cmdline && cmdline[0] && regexec(&sel->re, cmdline, 0, NULL, 0) == 0;
+        case AGENT_PROC_SEL_UNIT:
+        case AGENT_PROC_SEL_CGROUP:
+                return cgroup_match(sel, st->pid);
         default:
                 return false;
         }
@@ -414,7 +469,8 @@ int agent_proc_spec_parse(struct agent_proc_spec *spec, const struct agent_fault
         for (size_t i = 0; i < f->n_params; i++) {
                 const struct fl_param *p = &f->params[i];
                 if (strcmp(p->key, "pid") == 0 || strcmp(p->key, "name") == 0 ||
-                    strcmp(p->key, "cmdline") == 0) {
+                    strcmp(p->key, "cmdline") == 0 || strcmp(p->key, "unit") == 0 ||
+                    strcmp(p->key, "cgroup") == 0) {
                         if (sel) {
                                 snprintf(err, errlen,
                                          "%s= and %s= both given: use exactly one selector",
@@ -431,7 +487,8 @@ int agent_proc_spec_parse(struct agent_proc_spec *spec, const struct agent_fault
                 }
         }
         if (!sel) {
-                snprintf(err, errlen, "one of pid=, name= or cmdline= is required");
+                snprintf(err, errlen,
+                         "one of pid=, name= or cmdline= (or unit=, cgroup=) is required");
                 return -EINVAL;
         }
         if (count && percent) {

@@ -69,6 +69,10 @@ enum agent_proc_sel_kind {
         AGENT_PROC_SEL_PID,     /* pid=N */
         AGENT_PROC_SEL_NAME,    /* name=exact comm */
         AGENT_PROC_SEL_CMDLINE, /* cmdline=POSIX ERE over the joined cmdline */
+        AGENT_PROC_SEL_UNIT,    /* unit=systemd unit: its name is a component of the
+                                   process's cgroup path in some hierarchy */
+        AGENT_PROC_SEL_CGROUP,  /* cgroup=/rel: the process's cgroup is it or below it
+                                   in some hierarchy */
 };
 
 struct agent_proc_selector {
@@ -77,6 +81,7 @@ struct agent_proc_selector {
         char name[AGENT_PROC_COMM_LEN];
         regex_t re;
         bool re_set;
+        char cg[FL_VAL_LEN];                /* unit name or cgroup rel path */
         char text[FL_KEY_LEN + FL_VAL_LEN]; /* "name=nginx", for messages */
 };
 
@@ -89,7 +94,11 @@ int agent_proc_selector_init(struct agent_proc_selector *sel, const char *key, c
 /* Release the regex; accepts a zeroed or already released selector. */
 void agent_proc_selector_done(struct agent_proc_selector *sel);
 
-/* Does the process in st (with its cmdline, for SEL_CMDLINE) match? */
+/* Does a /proc/PID/cgroup text match a SEL_UNIT or SEL_CGROUP selector? */
+bool agent_proc_cgroup_text_match(const struct agent_proc_selector *sel, const char *text);
+
+/* Does the process in st (with its cmdline, for SEL_CMDLINE) match? The
+ * cgroup selectors read /proc/PID/cgroup themselves. */
 bool agent_proc_selector_match(const struct agent_proc_selector *sel,
                                const struct agent_proc_stat *st, const char *cmdline);
 
@@ -112,7 +121,7 @@ struct agent_proc_spec {
 
 /* Parse the shared params of a process fault into spec: checks every key
  * of f->params against f->ops->keys (unknown -> -EINVAL), rejects a key
- * given twice, requires exactly one of pid=/name=/cmdline=, at most one of
+ * given twice, requires exactly one of pid=/name=/cmdline=/unit=/cgroup=, at most one of
  * count=/percent= (default count=1), optional seed=. Keys this function
  * does not own (e.g. signal=) are left to the caller. On success the
  * caller calls agent_proc_spec_done(); on failure nothing is held. */

@@ -280,6 +280,13 @@ void fl_server_close(struct fl_server *s)
         free(s);
 }
 
+void fl_server_shutdown(struct fl_server *s)
+{
+        /* nng_close is safe from another thread and makes every pending
+         * operation on the socket fail with NNG_ECLOSED. */
+        nng_close(s->sock);
+}
+
 int fl_server_recv(struct fl_server *s, void **ret_buf, size_t *ret_len, int timeout_ms)
 {
         if (timeout_ms != s->cur_timeout_ms) {

@@ -50,6 +50,9 @@ void fl_server_close(struct fl_server *s);
  * FL_TRANSPORT_MAX_FRAME nng closes the connection without reading it. */
 #define FL_TRANSPORT_MAX_FRAME (4 * FL_MAX_FRAME)
 int fl_server_recv(struct fl_server *s, void **ret_buf, size_t *ret_len, int timeout_ms);
+/* Make a blocked fl_server_recv() return -EBADF, from any thread (e.g. a
+ * signal-handling thread). The server must still be fl_server_close'd. */
+void fl_server_shutdown(struct fl_server *s);
 /* Send the reply to the request last received. Takes ownership of nothing. */
 int fl_server_send(struct fl_server *s, const void *buf, size_t len);
 

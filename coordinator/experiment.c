@@ -1,4 +1,4 @@
-/* Experiment file parser and validator (format version 1).
+/* Experiment file parser and validator (format versions 1 and 2).
  *
  * One pass over the libyaml document tree. Every helper reports its own
  * problems at the node that caused them and keeps going, so a user sees
@@ -25,7 +25,66 @@ struct ectx {
         const struct coord_probe **probes;
         size_t n_probes, cap_probes;
         bool oom;
+        unsigned depth;                   /* parallel nesting */
+        bool in_rollbacks;                /* parsing rollbacks (no faults) */
+        uint64_t def_interval;            /* defaults: guardrail-interval */
+        uint64_t def_window;              /* defaults: guardrail-window */
+        const yaml_node_t *failover_node; /* first fault step with failover: true */
 };
+
+/* A version 2 feature used in a version 1 file: say so at the node. */
+static bool need_v2(struct ectx *c, const yaml_node_t *n, const char *what)
+{
+        if (c->e->version != 1)
+                return true;
+        coord_yerr(&c->y, n, "set 'version: 2' at the top (see docs/experiment-format.md)",
+                   "%s needs format version 2", what);
+        return false;
+}
+
+/* A plain number (strtod syntax, finite). */
+static int parse_number(struct ectx *c, const yaml_node_t *n, const char *what, double min,
+                        double max, double *ret)
+{
+        const char *s = coord_yscalar(&c->y, n, what);
+        if (!s)
+                return -EINVAL;
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (end == s || *end || errno || !(v >= min && v <= max)) {
+                coord_yerr(&c->y, n, NULL, "%s must be a number from %g to %g, not '%s'", what, min,
+                           max, s);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int parse_bool(struct ectx *c, const yaml_node_t *n, const char *what, bool *ret)
+{
+        const char *s = coord_yscalar(&c->y, n, what);
+        if (!s)
+                return -EINVAL;
+        if (fl_parse_bool(s, ret) < 0) {
+                coord_yerr(&c->y, n, NULL, "%s must be true or false, not '%s'", what, s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int parse_pct(struct ectx *c, const yaml_node_t *n, const char *what, uint32_t *ret_bp)
+{
+        const char *s = coord_yscalar(&c->y, n, what);
+        if (!s)
+                return -EINVAL;
+        if (fl_parse_percent(s, ret_bp) < 0 || *ret_bp == 0) {
+                coord_yerr(&c->y, n, "a number greater than 0 and at most 100, e.g. 99.5%",
+                           "%s must be in (0, 100], not '%s'", what, s);
+                return -EINVAL;
+        }
+        return 0;
+}
 
 static size_t nerr(const struct ectx *c)
 {
@@ -204,14 +263,55 @@ void coord_probe_free(struct coord_probe *p)
         kv_free(p->command.env, p->command.n_env);
         free(p->expect.body_regex);
         free(p->expect.stdout_regex);
+        free(p->expect.reply_regex);
+        free(p->tcp.host);
+        free(p->tcp.send);
+        free(p->prom.url);
+        free(p->prom.query);
         memset(p, 0, sizeof(*p));
 }
 
-static const char *const probe_keys[] = {"name", "http", "command", "expect", NULL};
+static const char *const probe_keys[] = {"name",       "http",   "command", "tcp",
+                                         "prometheus", "expect", NULL};
+/* A guardrail is a probe plus the rules that judge its samples. */
+static const char *const guard_keys[] = {
+    "name",        "http",        "command", "tcp",         "prometheus",    "expect",
+    "interval",    "failures",    "window",  "min-samples", "success-ratio", "p50-latency",
+    "p95-latency", "p99-latency", "slo",     NULL};
+static const char *const tcp_keys[] = {"host", "port", "timeout", "send", NULL};
+static const char *const prom_keys[] = {"url", "query", "timeout", NULL};
 static const char *const http_keys[] = {"url", "method", "timeout", "headers", "body", NULL};
 static const char *const command_keys[] = {"argv", "timeout", "env", NULL};
-static const char *const expect_keys[] = {"status",    "max-latency",  "body-regex",
-                                          "exit-code", "stdout-regex", NULL};
+static const char *const expect_keys[] = {"status",       "max-latency", "body-regex", "exit-code",
+                                          "stdout-regex", "reply-regex", "min-value",  "max-value",
+                                          "value",        "tolerance",   NULL};
+
+/* Which probe kind each kind-specific expect key belongs to. */
+static const struct {
+        const char *key;
+        enum coord_probe_kind kind;
+} expect_owner[] = {
+    {"status", COORD_PROBE_HTTP},          {"body-regex", COORD_PROBE_HTTP},
+    {"exit-code", COORD_PROBE_COMMAND},    {"stdout-regex", COORD_PROBE_COMMAND},
+    {"reply-regex", COORD_PROBE_TCP},      {"min-value", COORD_PROBE_PROMETHEUS},
+    {"max-value", COORD_PROBE_PROMETHEUS}, {"value", COORD_PROBE_PROMETHEUS},
+    {"tolerance", COORD_PROBE_PROMETHEUS},
+};
+
+static const char *probe_kind_word(enum coord_probe_kind k)
+{
+        switch (k) {
+        case COORD_PROBE_HTTP:
+                return "http";
+        case COORD_PROBE_COMMAND:
+                return "command";
+        case COORD_PROBE_TCP:
+                return "tcp";
+        case COORD_PROBE_PROMETHEUS:
+                return "prometheus";
+        }
+        return "?";
+}
 
 static void parse_http(struct ectx *c, const yaml_node_t *n, struct coord_http_probe *h)
 {
@@ -299,34 +399,125 @@ static void parse_command(struct ectx *c, const yaml_node_t *n, struct coord_com
                          &cmd->env, &cmd->n_env);
 }
 
+static void parse_tcp(struct ectx *c, const yaml_node_t *n, struct coord_tcp_probe *t)
+{
+        if (!coord_ymap_check(&c->y, n, "tcp probe", tcp_keys))
+                return;
+        t->timeout_ms = COORD_PROBE_TCP_TIMEOUT_MS;
+        yaml_node_t *v = coord_ymap_get(&c->y, n, "host");
+        const char *s;
+        if (!v)
+                coord_yerr(&c->y, n, "e.g. tcp: {host: 10.0.0.5, port: 5432}",
+                           "tcp probe has no 'host'");
+        else if ((s = coord_yscalar(&c->y, v, "host"))) {
+                if (!*s || strlen(s) > 253 || strpbrk(s, " \t\r\n/"))
+                        coord_yerr(&c->y, v, NULL, "invalid host '%s'", s);
+                else
+                        t->host = xstrdup(c, s);
+        }
+        uint64_t u;
+        if (!(v = coord_ymap_get(&c->y, n, "port")))
+                coord_yerr(&c->y, n, NULL, "tcp probe has no 'port'");
+        else if (parse_int(c, v, "port", 1, 65535, &u) == 0)
+                t->port = (uint16_t)u;
+        if ((v = coord_ymap_get(&c->y, n, "timeout")))
+                parse_duration(c, v, "timeout", &t->timeout_ms);
+        if ((v = coord_ymap_get(&c->y, n, "send"))) {
+                if (v->type != YAML_SCALAR_NODE ||
+                    strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
+                        coord_yerr(&c->y, v, NULL, "send must be a string");
+                else
+                        t->send = xstrdup(c, (const char *)v->data.scalar.value);
+        }
+}
+
+static void parse_prom(struct ectx *c, const yaml_node_t *n, struct coord_prom_probe *pr)
+{
+        if (!coord_ymap_check(&c->y, n, "prometheus probe", prom_keys))
+                return;
+        pr->timeout_ms = COORD_PROBE_PROM_TIMEOUT_MS;
+        yaml_node_t *v = coord_ymap_get(&c->y, n, "url");
+        const char *s;
+        if (!v)
+                coord_yerr(&c->y, n, "the server's base URL, e.g. url: http://127.0.0.1:9090",
+                           "prometheus probe has no 'url'");
+        else if ((s = coord_yscalar(&c->y, v, "url"))) {
+                if (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))
+                        coord_yerr(&c->y, v, NULL, "url must start with http:// or https://");
+                else if (strpbrk(s, " \t\r\n?#") || strlen(s) > 2048)
+                        coord_yerr(&c->y, v, "give the server's base URL only",
+                                   "url contains whitespace, a query or is too long");
+                else
+                        pr->url = xstrdup(c, s);
+        }
+        if (!(v = coord_ymap_get(&c->y, n, "query")))
+                coord_yerr(&c->y, n,
+                           "e.g. query: 'sum(rate(http_requests_total{code=~\"5..\"}[1m]))'",
+                           "prometheus probe has no 'query'");
+        else if ((s = coord_yscalar(&c->y, v, "query"))) {
+                if (!*s || strlen(s) > 4096)
+                        coord_yerr(&c->y, v, NULL, "query must be 1 to 4096 characters");
+                else
+                        pr->query = xstrdup(c, s);
+        }
+        if ((v = coord_ymap_get(&c->y, n, "timeout")))
+                parse_duration(c, v, "timeout", &pr->timeout_ms);
+}
+
 static void parse_expect(struct ectx *c, const yaml_node_t *n, struct coord_probe *p)
 {
         if (!coord_ymap_check(&c->y, n, "expect", expect_keys))
                 return;
-        bool http = p->kind == COORD_PROBE_HTTP;
-        static const char *const http_only[] = {"status", "body-regex", NULL};
-        static const char *const cmd_only[] = {"exit-code", "stdout-regex", NULL};
-        const char *const *wrong = http ? cmd_only : http_only;
-        for (size_t i = 0; wrong[i]; i++) {
-                yaml_node_t *v = coord_ymap_get(&c->y, n, wrong[i]);
-                if (v)
-                        coord_yerr(&c->y, v, NULL, "'%s' applies to %s probes only", wrong[i],
-                                   http ? "command" : "http");
+        enum coord_probe_kind k = p->kind;
+        for (size_t i = 0; i < FL_ARRAY_SIZE(expect_owner); i++) {
+                yaml_node_t *v = coord_ymap_get(&c->y, n, expect_owner[i].key);
+                if (v && expect_owner[i].kind != k)
+                        coord_yerr(&c->y, v, NULL, "'%s' applies to %s probes only",
+                                   expect_owner[i].key, probe_kind_word(expect_owner[i].kind));
         }
         yaml_node_t *v;
         uint64_t u;
-        if (http && (v = coord_ymap_get(&c->y, n, "status")) &&
+        if (k == COORD_PROBE_HTTP && (v = coord_ymap_get(&c->y, n, "status")) &&
             parse_int(c, v, "status", 100, 599, &u) == 0)
                 p->expect.status = (int)u;
-        if (!http && (v = coord_ymap_get(&c->y, n, "exit-code")) &&
+        if (k == COORD_PROBE_COMMAND && (v = coord_ymap_get(&c->y, n, "exit-code")) &&
             parse_int(c, v, "exit-code", 0, 255, &u) == 0)
                 p->expect.exit_code = (int)u;
         if ((v = coord_ymap_get(&c->y, n, "max-latency")))
                 parse_duration(c, v, "max-latency", &p->expect.max_latency_ms);
-        if (http && (v = coord_ymap_get(&c->y, n, "body-regex")))
+        if (k == COORD_PROBE_HTTP && (v = coord_ymap_get(&c->y, n, "body-regex")))
                 p->expect.body_regex = parse_regex(c, v, "body-regex");
-        if (!http && (v = coord_ymap_get(&c->y, n, "stdout-regex")))
+        if (k == COORD_PROBE_COMMAND && (v = coord_ymap_get(&c->y, n, "stdout-regex")))
                 p->expect.stdout_regex = parse_regex(c, v, "stdout-regex");
+        if (k == COORD_PROBE_TCP && (v = coord_ymap_get(&c->y, n, "reply-regex")))
+                p->expect.reply_regex = parse_regex(c, v, "reply-regex");
+        if (k != COORD_PROBE_PROMETHEUS)
+                return;
+        const double big = 1e300;
+        yaml_node_t *mn = coord_ymap_get(&c->y, n, "min-value");
+        yaml_node_t *mx = coord_ymap_get(&c->y, n, "max-value");
+        yaml_node_t *val = coord_ymap_get(&c->y, n, "value");
+        yaml_node_t *tol = coord_ymap_get(&c->y, n, "tolerance");
+        if (mn && parse_number(c, mn, "min-value", -big, big, &p->expect.min_value) == 0)
+                p->expect.has_min = true;
+        if (mx && parse_number(c, mx, "max-value", -big, big, &p->expect.max_value) == 0)
+                p->expect.has_max = true;
+        if (val && (mn || mx))
+                coord_yerr(&c->y, val, "use value (+ tolerance) or min-value/max-value",
+                           "value and min-value/max-value are mutually exclusive");
+        else if (tol && !val)
+                coord_yerr(&c->y, tol, NULL, "tolerance needs a value");
+        else if (val) {
+                double x, t = 0;
+                if (parse_number(c, val, "value", -big, big, &x) == 0 &&
+                    (!tol || parse_number(c, tol, "tolerance", 0, big, &t) == 0)) {
+                        p->expect.has_min = p->expect.has_max = true;
+                        p->expect.min_value = x - t;
+                        p->expect.max_value = x + t;
+                }
+        }
+        if (p->expect.has_min && p->expect.has_max && p->expect.min_value > p->expect.max_value)
+                coord_yerr(&c->y, n, NULL, "min-value is greater than max-value");
 }
 
 static int remember_probe(struct ectx *c, const struct coord_probe *p)
@@ -347,9 +538,10 @@ static int remember_probe(struct ectx *c, const struct coord_probe *p)
 
 /* Parse into *p (zeroed by the caller). The name is checked for
  * uniqueness across the whole experiment. */
-static void parse_probe(struct ectx *c, const yaml_node_t *n, struct coord_probe *p)
+static void parse_probe_keys(struct ectx *c, const yaml_node_t *n, struct coord_probe *p,
+                             const char *what, const char *const *allowed)
 {
-        if (!coord_ymap_check(&c->y, n, "probe", probe_keys))
+        if (!coord_ymap_check(&c->y, n, what, allowed))
                 return;
         p->line = (unsigned)n->start_mark.line + 1;
         p->column = (unsigned)n->start_mark.column + 1;
@@ -371,23 +563,59 @@ static void parse_probe(struct ectx *c, const yaml_node_t *n, struct coord_probe
                 else if (s && (p->name = xstrdup(c, s)))
                         remember_probe(c, p);
         }
-        yaml_node_t *h = coord_ymap_get(&c->y, n, "http");
-        yaml_node_t *cmd = coord_ymap_get(&c->y, n, "command");
-        if (h && cmd)
-                coord_yerr(&c->y, cmd, NULL, "a probe has either 'http' or 'command', not both");
-        else if (h) {
-                p->kind = COORD_PROBE_HTTP;
-                parse_http(c, h, &p->http);
-        } else if (cmd) {
-                p->kind = COORD_PROBE_COMMAND;
-                parse_command(c, cmd, &p->command);
-        } else
-                coord_yerr(&c->y, n, "planned: tcp, prometheus", "probe needs 'http' or 'command'");
+        static const char *const kinds[] = {"http", "command", "tcp", "prometheus"};
+        yaml_node_t *kn[4];
+        int found = 0, which = -1;
+        for (int i = 0; i < 4; i++)
+                if ((kn[i] = coord_ymap_get(&c->y, n, kinds[i]))) {
+                        found++;
+                        if (which < 0)
+                                which = i;
+                        else
+                                coord_yerr(&c->y, kn[i], NULL,
+                                           "a probe has exactly one of 'http', 'command', 'tcp', "
+                                           "'prometheus' (also has '%s')",
+                                           kinds[which]);
+                }
+        if (found == 0)
+                coord_yerr(&c->y, n, NULL,
+                           "probe needs one of 'http', 'command', 'tcp' or 'prometheus'");
+        else if (found == 1) {
+                switch (which) {
+                case 0:
+                        p->kind = COORD_PROBE_HTTP;
+                        parse_http(c, kn[0], &p->http);
+                        break;
+                case 1:
+                        p->kind = COORD_PROBE_COMMAND;
+                        parse_command(c, kn[1], &p->command);
+                        break;
+                case 2:
+                        if (need_v2(c, kn[2], "a tcp probe")) {
+                                p->kind = COORD_PROBE_TCP;
+                                parse_tcp(c, kn[2], &p->tcp);
+                        }
+                        break;
+                default:
+                        if (need_v2(c, kn[3], "a prometheus probe")) {
+                                p->kind = COORD_PROBE_PROMETHEUS;
+                                parse_prom(c, kn[3], &p->prom);
+                        }
+                        break;
+                }
+        }
         if ((v = coord_ymap_get(&c->y, n, "expect")) && p->kind)
                 parse_expect(c, v, p);
         if (p->kind == COORD_PROBE_HTTP && p->expect.status == 0)
                 p->expect.status = 200;
 }
+
+static void parse_probe(struct ectx *c, const yaml_node_t *n, struct coord_probe *p)
+{
+        parse_probe_keys(c, n, p, "probe", probe_keys);
+}
+
+static void steps_free(struct coord_step *v, size_t n);
 
 static void step_free(struct coord_step *s)
 {
@@ -399,6 +627,9 @@ static void step_free(struct coord_step *s)
                 break;
         case COORD_STEP_PROBE:
                 coord_probe_free(&s->probe);
+                break;
+        case COORD_STEP_PARALLEL:
+                steps_free(s->group.steps, s->group.n);
                 break;
         case COORD_STEP_WAIT:
                 break;
@@ -413,7 +644,8 @@ static void steps_free(struct coord_step *v, size_t n)
         free(v);
 }
 
-static const char *const fault_keys[] = {"target", "kind", "duration", "params", NULL};
+static const char *const fault_keys[] = {"target",     "kind",     "duration", "params",
+                                         "background", "failover", NULL};
 
 /* One param value: a scalar, or a list of scalars joined with ",". */
 static int param_value(struct ectx *c, const yaml_node_t *v, const char *key, char *buf,
@@ -523,6 +755,20 @@ static void parse_fault(struct ectx *c, const yaml_node_t *n, struct coord_step 
                 }
         }
 
+        if ((v = coord_ymap_get(&c->y, n, "background")) && need_v2(c, v, "background"))
+                parse_bool(c, v, "background", &f->background);
+        if ((v = coord_ymap_get(&c->y, n, "failover")) && need_v2(c, v, "failover") &&
+            parse_bool(c, v, "failover", &f->failover) == 0 && f->failover) {
+                if (c->failover_node)
+                        coord_yerr(&c->y, v, "a drill measures one failover",
+                                   "only one fault step may have failover: true (first at line "
+                                   "%u)",
+                                   (unsigned)c->failover_node->start_mark.line + 1);
+                else
+                        c->failover_node = v;
+                c->e->has_failover = true;
+        }
+
         /* The agent's own validator sees only faults that passed our checks. */
         if (nerr(c) == before && c->hooks && c->hooks->validate_fault && f->kind) {
                 char err[FL_MSG_LEN] = "";
@@ -534,7 +780,10 @@ static void parse_fault(struct ectx *c, const yaml_node_t *n, struct coord_step 
         }
 }
 
-static const char *const step_keys[] = {"fault", "wait", "probe", NULL};
+static const char *const step_keys[] = {"fault", "wait", "probe", "parallel", NULL};
+
+static void parse_steps(struct ectx *c, const yaml_node_t *n, const char *list, bool allow_fault,
+                        struct coord_step **ret, size_t *ret_n);
 
 static void parse_step(struct ectx *c, const yaml_node_t *n, struct coord_step *st,
                        const char *list, bool allow_fault)
@@ -545,8 +794,9 @@ static void parse_step(struct ectx *c, const yaml_node_t *n, struct coord_step *
         st->column = (unsigned)n->start_mark.column + 1;
         size_t keys = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
         if (keys != 1) {
-                coord_yerr(&c->y, n, "write one '- fault:', '- wait:' or '- probe:' per item",
-                           "a step has exactly one of fault, wait, probe");
+                coord_yerr(&c->y, n,
+                           "write one '- fault:', '- wait:', '- probe:' or '- parallel:' per item",
+                           "a step has exactly one of fault, wait, probe, parallel");
                 return;
         }
         yaml_node_t *v;
@@ -564,6 +814,22 @@ static void parse_step(struct ectx *c, const yaml_node_t *n, struct coord_step *
         } else if ((v = coord_ymap_get(&c->y, n, "probe"))) {
                 st->kind = COORD_STEP_PROBE;
                 parse_probe(c, v, &st->probe);
+        } else if ((v = coord_ymap_get(&c->y, n, "parallel"))) {
+                if (!need_v2(c, v, "parallel"))
+                        return;
+                if (c->depth >= COORD_MAX_NESTING) {
+                        coord_yerr(&c->y, v, NULL, "parallel groups nested more than %d deep",
+                                   COORD_MAX_NESTING);
+                        return;
+                }
+                if (coord_ynull(v) || (v->type == YAML_SEQUENCE_NODE && seq_len(v) == 0)) {
+                        coord_yerr(&c->y, v, NULL, "parallel group is empty");
+                        return;
+                }
+                st->kind = COORD_STEP_PARALLEL;
+                c->depth++;
+                parse_steps(c, v, list, allow_fault, &st->group.steps, &st->group.n);
+                c->depth--;
         }
 }
 
@@ -591,7 +857,8 @@ static void parse_steps(struct ectx *c, const yaml_node_t *n, const char *list, 
                 parse_step(c, seq_item(c, n, i), &v[i], list, allow_fault);
 }
 
-static const char *const selector_keys[] = {"names", "tags", "all", "count", "percent", NULL};
+static const char *const selector_keys[] = {
+    "names", "tags", "all", "count", "percent", "random", "seed", "max-blast-radius", NULL};
 
 static void parse_target(struct ectx *c, const yaml_node_t *kn, const yaml_node_t *n,
                          struct coord_target *t)
@@ -644,6 +911,18 @@ static void parse_target(struct ectx *c, const yaml_node_t *kn, const yaml_node_
         }
         if (cn && pn)
                 coord_yerr(&c->y, pn, NULL, "count and percent are mutually exclusive");
+        if ((v = coord_ymap_get(&c->y, n, "random")) && need_v2(c, v, "random"))
+                parse_bool(c, v, "random", &t->random);
+        if ((v = coord_ymap_get(&c->y, n, "seed")) && need_v2(c, v, "seed") &&
+            parse_int(c, v, "seed", 0, UINT64_MAX, &t->seed) == 0) {
+                t->has_seed = true;
+                if (!t->random)
+                        coord_yerr(&c->y, v, "add random: true", "seed without random: true");
+        }
+        if ((v = coord_ymap_get(&c->y, n, "max-blast-radius")) &&
+            need_v2(c, v, "max-blast-radius") &&
+            parse_int(c, v, "max-blast-radius", 1, 100000, &u) == 0)
+                t->max_blast = (uint32_t)u;
         if (nerr(c) != before)
                 return;
         int kinds = (sel->n_names > 0) + (sel->n_tags > 0) + (sel->all ? 1 : 0);
@@ -661,6 +940,10 @@ static void parse_target(struct ectx *c, const yaml_node_t *kn, const yaml_node_
                         c->oom = true;
                 else if (r < 0)
                         coord_yerr(&c->y, n, NULL, "target '%s': %s", name, err);
+                else if (t->max_blast && (uint32_t)r > t->max_blast)
+                        coord_yerr(&c->y, n, "narrow it with count or percent, or raise the limit",
+                                   "target '%s' selects %d agents, more than max-blast-radius %u",
+                                   name, r, t->max_blast);
         }
 }
 
@@ -713,9 +996,170 @@ static void parse_inventory(struct ectx *c, const yaml_node_t *n, const char *ba
         e->has_inventory = r == 0;
 }
 
-static const char *const top_keys[] = {"version",   "title",   "description",  "tags",
-                                       "inventory", "targets", "steady-state", "method",
-                                       "rollbacks", NULL};
+static const char *const top_keys[] = {
+    "version",      "title",  "description", "tags",       "inventory", "defaults", "targets",
+    "steady-state", "method", "rollbacks",   "guardrails", "drill",     NULL};
+static const char *const defaults_keys[] = {"guardrail-interval", "guardrail-window", NULL};
+static const char *const slo_keys[] = {"objective", "windows", "burn-rate", NULL};
+static const char *const drill_keys[] = {"rto", "rpo", NULL};
+static const char *const rto_keys[] = {"target", "poll", "timeout", NULL};
+static const char *const rpo_keys[] = {"target", "interval",     "writer",
+                                       "reader", "marker-regex", NULL};
+
+static void parse_slo(struct ectx *c, const yaml_node_t *n, struct coord_slo *slo)
+{
+        if (!coord_ymap_check(&c->y, n, "slo", slo_keys))
+                return;
+        size_t before = nerr(c);
+        yaml_node_t *v;
+        uint32_t bp = 0;
+        if (!(v = coord_ymap_get(&c->y, n, "objective")))
+                coord_yerr(&c->y, n, "e.g. objective: 99.9%", "slo has no 'objective'");
+        else if (parse_pct(c, v, "objective", &bp) == 0 && bp >= 10000)
+                coord_yerr(&c->y, v, "an objective of 100% leaves no error budget",
+                           "objective must be below 100%%");
+        slo->objective = bp / 10000.0;
+        if (!(v = coord_ymap_get(&c->y, n, "windows")))
+                coord_yerr(&c->y, n, "e.g. windows: [5m, 1h]", "slo has no 'windows'");
+        else if (coord_yseq_check(&c->y, v, "windows")) {
+                if (seq_len(v) != 2)
+                        coord_yerr(&c->y, v, "a short and a long window, e.g. [5m, 1h]",
+                                   "windows needs exactly two durations");
+                else if (parse_duration(c, seq_item(c, v, 0), "window", &slo->short_ms) == 0 &&
+                         parse_duration(c, seq_item(c, v, 1), "window", &slo->long_ms) == 0 &&
+                         slo->short_ms >= slo->long_ms)
+                        coord_yerr(&c->y, v, "e.g. [5m, 1h]",
+                                   "the short window must be shorter than the long one");
+        }
+        if (!(v = coord_ymap_get(&c->y, n, "burn-rate")))
+                coord_yerr(&c->y, n, "e.g. burn-rate: 14.4 (2% of a 30-day budget in 1h)",
+                           "slo has no 'burn-rate'");
+        else
+                parse_number(c, v, "burn-rate", 0.001, 1e6, &slo->burn_rate);
+        (void)before;
+}
+
+static void parse_guardrail(struct ectx *c, const yaml_node_t *n, struct coord_guardrail *g)
+{
+        parse_probe_keys(c, n, &g->probe, "guardrail", guard_keys);
+        if (n->type != YAML_MAPPING_NODE)
+                return;
+        g->line = (unsigned)n->start_mark.line + 1;
+        g->column = (unsigned)n->start_mark.column + 1;
+        g->interval_ms = c->def_interval;
+        g->window_ms = c->def_window;
+        g->min_samples = COORD_GUARD_MIN_SAMPLES;
+        yaml_node_t *v;
+        uint64_t u;
+        if ((v = coord_ymap_get(&c->y, n, "interval")))
+                parse_duration(c, v, "interval", &g->interval_ms);
+        if ((v = coord_ymap_get(&c->y, n, "window")))
+                parse_duration(c, v, "window", &g->window_ms);
+        if ((v = coord_ymap_get(&c->y, n, "failures")) &&
+            parse_int(c, v, "failures", 1, 100000, &u) == 0)
+                g->failures = (uint32_t)u;
+        if ((v = coord_ymap_get(&c->y, n, "min-samples")) &&
+            parse_int(c, v, "min-samples", 1, 100000, &u) == 0)
+                g->min_samples = (uint32_t)u;
+        if ((v = coord_ymap_get(&c->y, n, "success-ratio")))
+                parse_pct(c, v, "success-ratio", &g->min_success_bp);
+        if ((v = coord_ymap_get(&c->y, n, "p50-latency")))
+                parse_duration(c, v, "p50-latency", &g->max_p50_ms);
+        if ((v = coord_ymap_get(&c->y, n, "p95-latency")))
+                parse_duration(c, v, "p95-latency", &g->max_p95_ms);
+        if ((v = coord_ymap_get(&c->y, n, "p99-latency")))
+                parse_duration(c, v, "p99-latency", &g->max_p99_ms);
+        if ((v = coord_ymap_get(&c->y, n, "slo"))) {
+                g->has_slo = true;
+                parse_slo(c, v, &g->slo);
+        }
+        bool window_rule = g->min_success_bp || g->max_p50_ms || g->max_p95_ms || g->max_p99_ms;
+        if (!window_rule && !g->has_slo && !g->failures)
+                g->failures = 1;
+        if (g->interval_ms < 50 && g->interval_ms > 0)
+                coord_yerr(&c->y, coord_ymap_get(&c->y, n, "interval"), NULL,
+                           "interval must be at least 50ms");
+}
+
+static void parse_guardrails(struct ectx *c, const yaml_node_t *n)
+{
+        if (!need_v2(c, n, "guardrails") || !coord_yseq_check(&c->y, n, "guardrails"))
+                return;
+        size_t cnt = seq_len(n);
+        if (cnt == 0)
+                return;
+        if (cnt > 256) {
+                coord_yerr(&c->y, n, NULL, "more than 256 guardrails");
+                return;
+        }
+        c->e->guardrails = calloc(cnt, sizeof(*c->e->guardrails));
+        if (!c->e->guardrails) {
+                c->oom = true;
+                return;
+        }
+        c->e->n_guardrails = cnt;
+        for (size_t i = 0; i < cnt; i++)
+                parse_guardrail(c, seq_item(c, n, i), &c->e->guardrails[i]);
+}
+
+static void parse_drill(struct ectx *c, const yaml_node_t *n)
+{
+        if (!need_v2(c, n, "drill") || !coord_ymap_check(&c->y, n, "drill", drill_keys))
+                return;
+        struct coord_experiment *e = c->e;
+        yaml_node_t *rn = coord_ymap_get(&c->y, n, "rto"), *pn = coord_ymap_get(&c->y, n, "rpo");
+        yaml_node_t *v;
+        if (rn && coord_ymap_check(&c->y, rn, "rto", rto_keys)) {
+                if ((v = coord_ymap_get(&c->y, rn, "target")) &&
+                    parse_duration(c, v, "rto target", &e->rto.target_ms) == 0)
+                        e->rto.has_target = true;
+                if ((v = coord_ymap_get(&c->y, rn, "poll")))
+                        parse_duration(c, v, "poll", &e->rto.poll_ms);
+                if ((v = coord_ymap_get(&c->y, rn, "timeout")))
+                        parse_duration(c, v, "timeout", &e->rto.timeout_ms);
+                if (!e->rto.has_target)
+                        coord_yerr(&c->y, rn, "e.g. rto: {target: 30s}", "rto has no 'target'");
+                if (e->n_steady_state == 0)
+                        coord_yerr(&c->y, rn, "RTO is the time until the hypothesis holds again",
+                                   "rto needs steady-state probes");
+        }
+        if (pn && coord_ymap_check(&c->y, pn, "rpo", rpo_keys)) {
+                e->rpo.enabled = true;
+                if (!(v = coord_ymap_get(&c->y, pn, "target")))
+                        coord_yerr(&c->y, pn, "e.g. target: 5s", "rpo has no 'target'");
+                else
+                        parse_duration(c, v, "rpo target", &e->rpo.target_ms);
+                if ((v = coord_ymap_get(&c->y, pn, "interval")))
+                        parse_duration(c, v, "interval", &e->rpo.interval_ms);
+                if (!(v = coord_ymap_get(&c->y, pn, "writer")))
+                        coord_yerr(&c->y, pn, "a probe that writes '{marker}'",
+                                   "rpo has no 'writer'");
+                else
+                        parse_probe(c, v, &e->rpo.writer);
+                if (!(v = coord_ymap_get(&c->y, pn, "reader")))
+                        coord_yerr(&c->y, pn, "a probe whose output is the newest marker",
+                                   "rpo has no 'reader'");
+                else
+                        parse_probe(c, v, &e->rpo.reader);
+                if ((v = coord_ymap_get(&c->y, pn, "marker-regex")) &&
+                    (e->rpo.marker_regex = parse_regex(c, v, "marker-regex")) &&
+                    !strchr(e->rpo.marker_regex, '('))
+                        coord_yerr(&c->y, v, "e.g. 'seq=([0-9]+)'",
+                                   "marker-regex needs a group around the marker");
+                if (e->rpo.writer.kind == COORD_PROBE_PROMETHEUS)
+                        coord_yerr(&c->y, coord_ymap_get(&c->y, pn, "writer"), NULL,
+                                   "the rpo writer must be an http, command or tcp probe");
+        }
+        if ((rn || pn) && !c->failover_node)
+                coord_yerr(&c->y, n, "mark the fault that causes the failover",
+                           "drill needs a fault step with failover: true");
+        if (!e->rto.poll_ms)
+                e->rto.poll_ms = 200;
+        if (!e->rto.timeout_ms)
+                e->rto.timeout_ms = e->rto.target_ms * 5 > 60000 ? e->rto.target_ms * 5 : 60000;
+        if (!e->rpo.interval_ms)
+                e->rpo.interval_ms = 200;
+}
 static const char *const steady_keys[] = {"probes", NULL};
 
 static int load_doc(yaml_document_t *doc, const char *name, const char *basedir,
@@ -737,11 +1181,22 @@ static int load_doc(yaml_document_t *doc, const char *name, const char *basedir,
                 coord_yerr(&c.y, root, "add 'version: 1' at the top", "missing 'version'");
         else if (v->type == YAML_SCALAR_NODE &&
                  fl_parse_u64((const char *)v->data.scalar.value, &u) == 0 &&
-                 u != COORD_EXPERIMENT_VERSION)
-                coord_yerr(&c.y, v, "this faultline reads version 1 only",
+                 (u < 1 || u > COORD_EXPERIMENT_VERSION))
+                coord_yerr(&c.y, v, "this faultline reads versions 1 and 2",
                            "unsupported experiment version %llu", (unsigned long long)u);
-        else if (parse_int(&c, v, "version", 1, 1, &u) == 0)
+        else if (parse_int(&c, v, "version", 1, COORD_EXPERIMENT_VERSION, &u) == 0)
                 e.version = (uint32_t)u;
+
+        c.def_interval = COORD_GUARD_INTERVAL_MS;
+        c.def_window = COORD_GUARD_WINDOW_MS;
+        if ((v = coord_ymap_get(&c.y, root, "defaults")) && need_v2(&c, v, "defaults") &&
+            coord_ymap_check(&c.y, v, "defaults", defaults_keys)) {
+                yaml_node_t *d;
+                if ((d = coord_ymap_get(&c.y, v, "guardrail-interval")))
+                        parse_duration(&c, d, "guardrail-interval", &c.def_interval);
+                if ((d = coord_ymap_get(&c.y, v, "guardrail-window")))
+                        parse_duration(&c, d, "guardrail-window", &c.def_window);
+        }
 
         if (!(v = coord_ymap_get(&c.y, root, "title")))
                 coord_yerr(&c.y, root, NULL, "missing 'title'");
@@ -795,6 +1250,10 @@ static int load_doc(yaml_document_t *doc, const char *name, const char *basedir,
                 parse_steps(&c, v, "method", true, &e.method, &e.n_method);
         if ((v = coord_ymap_get(&c.y, root, "rollbacks")) && !coord_ynull(v))
                 parse_steps(&c, v, "rollbacks", false, &e.rollbacks, &e.n_rollbacks);
+        if ((v = coord_ymap_get(&c.y, root, "guardrails")) && !coord_ynull(v))
+                parse_guardrails(&c, v);
+        if ((v = coord_ymap_get(&c.y, root, "drill")) && !coord_ynull(v))
+                parse_drill(&c, v);
 
 out:
         free(c.probes);
@@ -862,6 +1321,12 @@ void coord_experiment_free(struct coord_experiment *e)
         free(e->steady_state);
         steps_free(e->method, e->n_method);
         steps_free(e->rollbacks, e->n_rollbacks);
+        for (size_t i = 0; e->guardrails && i < e->n_guardrails; i++)
+                coord_probe_free(&e->guardrails[i].probe);
+        free(e->guardrails);
+        coord_probe_free(&e->rpo.writer);
+        coord_probe_free(&e->rpo.reader);
+        free(e->rpo.marker_regex);
         memset(e, 0, sizeof(*e));
 }
 
@@ -883,6 +1348,27 @@ const char *coord_step_kind_name(enum coord_step_kind k)
                 return "wait";
         case COORD_STEP_PROBE:
                 return "probe";
+        case COORD_STEP_PARALLEL:
+                return "parallel";
         }
         return "?";
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+        uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+void coord_shuffle(const void **v, size_t n, uint64_t seed)
+{
+        uint64_t st = seed;
+        for (size_t i = n; i > 1; i--) {
+                size_t j = (size_t)(splitmix64(&st) % i);
+                const void *t = v[i - 1];
+                v[i - 1] = v[j];
+                v[j] = t;
+        }
 }

@@ -1,15 +1,18 @@
-/* Experiment files (format version 1): parse, validate, and hand the
- * sequencer plain C structs. docs/experiment-format.md is the user-facing
+/* Experiment files (format versions 1 and 2): parse, validate, and hand
+ * the sequencer plain C structs. docs/experiment-format.md is the user-facing
  * reference; this header is the contract for code.
  *
  * Parsing uses libyaml's document API so every problem is reported as
  * "FILE:LINE:COL: error: message (hint: ...)". Validation collects ALL
  * errors in one pass (struct coord_diags) instead of stopping at the first.
  *
- * Growth: a step is a tagged union (enum coord_step_kind); a future
- * COORD_STEP_PARALLEL will carry its own `struct coord_step *steps`, and
- * background faults / guardrails / RTO-RPO targets get their own arrays in
- * struct coord_experiment, so v1 consumers keep compiling.
+ * Versions: version 2 adds parallel groups, background/failover faults,
+ * guardrails, DR drills (RTO/RPO), tcp and prometheus probes, seeded
+ * random selection and max-blast-radius. Using any of them in a version 1
+ * file is an error that says so. One semantic difference: in version 1 a
+ * fault step returns as soon as the fault is applied (the agent reverts
+ * it at its duration); in version 2 a fault step lasts its duration and
+ * the coordinator reverts it at the end, unless it is `background: true`.
  *
  * Ownership: coord_experiment_load fills a caller-provided struct that
  * owns everything reachable from it; coord_experiment_free releases it
@@ -24,14 +27,22 @@
 #include "inventory.h"
 #include "probe.h"
 
-#define COORD_EXPERIMENT_VERSION 1
-#define COORD_MAX_STEPS          1024 /* per list (method, rollbacks) */
+#define COORD_EXPERIMENT_VERSION 2    /* newest; 1 is still read */
+#define COORD_MAX_STEPS          1024 /* per list (method, rollbacks, parallel group) */
+#define COORD_MAX_NESTING        4    /* parallel groups inside parallel groups */
+#define COORD_GUARD_INTERVAL_MS  1000 /* default guardrail interval */
+#define COORD_GUARD_WINDOW_MS    60000
+#define COORD_GUARD_MIN_SAMPLES  5
 
 /* A named set of agents, resolved against the inventory at run time
  * (and checked against it at load time). */
 struct coord_target {
         char *name;
         struct coord_selector sel;
+        bool random;        /* v2: shuffle the matching agents before count/percent */
+        bool has_seed;      /* seed given in the file; else one is drawn at run time */
+        uint64_t seed;      /* printed in the journal either way */
+        uint32_t max_blast; /* v2 max-blast-radius: refuse to start above; 0 = none */
         unsigned line, column;
 };
 
@@ -39,7 +50,7 @@ enum coord_step_kind {
         COORD_STEP_FAULT = 1,
         COORD_STEP_WAIT,
         COORD_STEP_PROBE,
-        /* planned: COORD_STEP_PARALLEL { struct coord_step *steps; size_t n_steps; } */
+        COORD_STEP_PARALLEL, /* v2 */
 };
 
 struct coord_fault_step {
@@ -48,6 +59,13 @@ struct coord_fault_step {
         struct fl_param *params; /* values as strings; lists joined with "," */
         size_t n_params;
         uint64_t duration_ms; /* > 0: the agent-side TTL */
+        bool background;      /* v2: do not hold the step for the duration */
+        bool failover;        /* v2: the DR drill's fault; RTO/RPO are measured from it */
+};
+
+struct coord_step_list {
+        struct coord_step *steps;
+        size_t n;
 };
 
 struct coord_step {
@@ -57,7 +75,49 @@ struct coord_step {
                 struct coord_fault_step fault; /* COORD_STEP_FAULT */
                 uint64_t wait_ms;              /* COORD_STEP_WAIT */
                 struct coord_probe probe;      /* COORD_STEP_PROBE */
+                struct coord_step_list group;  /* COORD_STEP_PARALLEL */
         };
+};
+
+/* Multi-window burn-rate rule (Google SRE workbook, ch. 5): breach when
+ * the error ratio over BOTH windows burns the budget (1 - objective) at
+ * least burn_rate times faster than allowed. */
+struct coord_slo {
+        double objective; /* e.g. 0.999 */
+        uint64_t short_ms, long_ms;
+        double burn_rate; /* e.g. 14.4 */
+};
+
+/* A condition checked continuously from the first fault to the last
+ * revert. Every rule given must hold; with no window rule and no slo,
+ * `failures` consecutive failed samples (default 1) breach. */
+struct coord_guardrail {
+        struct coord_probe probe; /* probe.name is the guardrail's name */
+        uint64_t interval_ms;     /* between sample starts */
+        uint32_t failures;        /* consecutive failed samples; 0 = rule off */
+        uint64_t window_ms;       /* span of the window rules */
+        uint32_t min_samples;     /* window rules judged from this many samples on */
+        uint32_t min_success_bp;  /* success ratio floor, basis points; 0 = off */
+        uint64_t max_p50_ms, max_p95_ms, max_p99_ms; /* 0 = off */
+        bool has_slo;
+        struct coord_slo slo;
+        unsigned line, column;
+};
+
+struct coord_rto {
+        bool has_target;
+        uint64_t target_ms;
+        uint64_t poll_ms;    /* hypothesis re-check period, default 200ms */
+        uint64_t timeout_ms; /* give up after, default max(5 x target, 1m) */
+};
+
+struct coord_rpo {
+        bool enabled;
+        uint64_t target_ms;
+        uint64_t interval_ms;      /* writer period, default 200ms */
+        struct coord_probe writer; /* "{marker}" is replaced by the sequence number */
+        struct coord_probe reader; /* output holds the newest surviving marker */
+        char *marker_regex;        /* ERE, 1st group = marker; NULL = first integer */
 };
 
 struct coord_experiment {
@@ -83,6 +143,13 @@ struct coord_experiment {
 
         struct coord_step *rollbacks; /* always run; wait and probe steps */
         size_t n_rollbacks;
+
+        struct coord_guardrail *guardrails; /* v2 */
+        size_t n_guardrails;
+
+        bool has_failover;    /* a fault step has failover: true */
+        struct coord_rto rto; /* drill.rto (measured whenever has_failover) */
+        struct coord_rpo rpo; /* drill.rpo */
 };
 
 /* Called for every fault step after its own fields passed: lets the caller
@@ -115,5 +182,9 @@ void coord_experiment_free(struct coord_experiment *e);
 const struct coord_target *coord_experiment_find_target(const struct coord_experiment *e,
                                                         const char *name);
 
-/* "fault", "wait", "probe". */
+/* "fault", "wait", "probe", "parallel". */
 const char *coord_step_kind_name(enum coord_step_kind k);
+
+/* Deterministic shuffle (Fisher-Yates over splitmix64(seed)) used by
+ * random targets; the same seed always picks the same agents. */
+void coord_shuffle(const void **v, size_t n, uint64_t seed);

@@ -11,6 +11,7 @@
 #include "fl_parse.h"
 #include "fl_util.h"
 #include "inventory.h"
+#include "report.h"
 #include "run.h"
 
 volatile sig_atomic_t coord_interrupted;
@@ -44,8 +45,11 @@ static void usage(FILE *out)
             "                               or all\n"
             "  abort [--lease ID]           revert every fault on every agent, concurrently\n"
             "  validate FILE                check an experiment file, report every error\n"
-            "  run FILE [--journal F] [--dry-run]\n"
+            "  run FILE [--journal F] [--junit F] [--html F] [--report-dir D [--keep N]]\n"
+            "           [--lock F | --no-lock] [--progress | --no-progress] [--dry-run]\n"
             "                               execute a game day\n"
+            "  report JOURNAL [--html F] [--junit F]\n"
+            "                               render a journal as HTML / JUnit XML\n"
             "\n"
             "Global options:\n"
             "  -i, --inventory FILE   agents file (default: $FAULTLINE_INVENTORY,\n"
@@ -60,7 +64,8 @@ static void usage(FILE *out)
             "  1  run: the hypothesis deviated\n"
             "  2  bad usage or invalid input (file, flag, fault parameter)\n"
             "  3  run: aborted (guardrail breach or Ctrl-C)\n"
-            "  4  agent or system failure (unreachable agent, failed apply or revert)\n");
+            "  4  agent or system failure (unreachable agent, failed apply or revert)\n"
+            "  5  run: another run holds the lock (overlapping cron runs)\n");
 }
 
 static const char *pick_inventory(const struct global_opts *g)
@@ -497,27 +502,110 @@ static int cmd_validate(const struct global_opts *g, int argc, char **argv)
 
 static int cmd_run(const struct global_opts *g, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"journal", required_argument, NULL, 'j'}, {"dry-run", no_argument, NULL, 'n'}, {0}};
+        static const struct option opts[] = {{"journal", required_argument, NULL, 'j'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"junit", required_argument, NULL, 'J'},
+                                             {"html", required_argument, NULL, 'H'},
+                                             {"lock", required_argument, NULL, 'l'},
+                                             {"no-lock", no_argument, NULL, 'L'},
+                                             {"report-dir", required_argument, NULL, 'r'},
+                                             {"keep", required_argument, NULL, 'k'},
+                                             {"progress", no_argument, NULL, 'p'},
+                                             {"no-progress", no_argument, NULL, 'P'},
+                                             {0}};
         struct coord_run_opts o = {.quiet = g->quiet,
                                    .inventory_override = g->inventory,
                                    .call_timeout_ms = g->timeout_ms,
-                                   .requester = g->requester};
+                                   .requester = g->requester,
+                                   .progress = -1};
         int c;
+        uint64_t u;
         optind = 0; /* 0: make GNU getopt re-read its mode (permute) */
         while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
-                if (c == 'j')
+                switch (c) {
+                case 'j':
                         o.journal_path = optarg;
-                else if (c == 'n')
+                        break;
+                case 'n':
                         o.dry_run = true;
-                else
+                        break;
+                case 'J':
+                        o.junit_path = optarg;
+                        break;
+                case 'H':
+                        o.html_path = optarg;
+                        break;
+                case 'l':
+                        o.lock_path = optarg;
+                        break;
+                case 'L':
+                        o.no_lock = true;
+                        break;
+                case 'r':
+                        o.report_dir = optarg;
+                        break;
+                case 'k':
+                        if (fl_parse_u64(optarg, &u) < 0 || u < 1 || u > 100000) {
+                                fprintf(stderr,
+                                        "faultline run: --keep \"%s\": expected a count "
+                                        "from 1 to 100000\n",
+                                        optarg);
+                                return COORD_EXIT_USAGE;
+                        }
+                        o.keep = (unsigned)u;
+                        break;
+                case 'p':
+                        o.progress = 1;
+                        break;
+                case 'P':
+                        o.progress = 0;
+                        break;
+                default:
                         return COORD_EXIT_USAGE;
+                }
         }
         if (argc - optind != 1) {
-                fprintf(stderr, "Usage: faultline run FILE [--journal FILE] [--dry-run]\n");
+                fprintf(stderr, "Usage: faultline run FILE [--journal F] [--junit F] [--html F] "
+                                "[--report-dir D [--keep N]] [--lock F | --no-lock] [--dry-run]\n");
+                return COORD_EXIT_USAGE;
+        }
+        if (o.keep && !o.report_dir) {
+                fprintf(stderr, "faultline run: --keep needs --report-dir\n");
                 return COORD_EXIT_USAGE;
         }
         return coord_run(argv[optind], &o);
+}
+
+static int cmd_report(const struct global_opts *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"html", required_argument, NULL, 'H'}, {"junit", required_argument, NULL, 'J'}, {0}};
+        const char *html = NULL, *junit = NULL;
+        int c;
+        (void)g;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (c == 'H')
+                        html = optarg;
+                else if (c == 'J')
+                        junit = optarg;
+                else
+                        return COORD_EXIT_USAGE;
+        }
+        if (argc - optind != 1 || (!html && !junit)) {
+                fprintf(stderr, "Usage: faultline report JOURNAL [--html FILE] [--junit FILE]\n");
+                return COORD_EXIT_USAGE;
+        }
+        json_t *j = NULL;
+        if (coord_journal_load(argv[optind], &j) < 0)
+                return COORD_EXIT_USAGE;
+        int rv = 0;
+        if (html && coord_report_html(j, html) < 0)
+                rv = COORD_EXIT_FAILURE;
+        if (junit && coord_report_junit(j, junit) < 0)
+                rv = COORD_EXIT_FAILURE;
+        json_decref(j);
+        return rv;
 }
 
 int main(int argc, char **argv)
@@ -580,6 +668,7 @@ int main(int argc, char **argv)
         } cmds[] = {
             {"agents", cmd_agents}, {"status", cmd_status},     {"inject", cmd_inject},
             {"abort", cmd_abort},   {"validate", cmd_validate}, {"run", cmd_run},
+            {"report", cmd_report},
         };
         const char *cmd = argv[optind];
         int rv = -1;

@@ -8,6 +8,9 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <regex.h>
@@ -126,82 +129,236 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         return size * nmemb; /* keep reading past the cap; just drop it */
 }
 
-static void curl_cleanupp(CURL **c)
-{
-        if (*c)
-                curl_easy_cleanup(*c);
-}
-
-static void slist_freep(struct curl_slist **l)
-{
-        curl_slist_free_all(*l);
-}
-
-static int run_http(const struct coord_probe *p, struct coord_probe_result *res)
-{
-        const struct coord_http_probe *h = &p->http;
+/* One HTTP (or prometheus) transfer in flight. Everything the easy
+ * handle points at lives here until _finish. */
+struct coord_http_op {
+        const struct coord_probe *p;
+        CURL *c;
+        struct curl_slist *hdrs;
+        char *url;  /* owned, marker substituted / query encoded */
+        char *body; /* owned, marker substituted */
+        char *data; /* COORD_PROBE_OUTPUT_MAX + 1 */
+        struct outbuf out;
         regex_t rxs;
-        __attribute__((cleanup(regfreep))) regex_t *rx = NULL;
-        __attribute__((cleanup(curl_cleanupp))) CURL *c = NULL;
-        __attribute__((cleanup(slist_freep))) struct curl_slist *hdrs = NULL;
-        _cleanup_free_ char *data = NULL;
-        char errbuf[CURL_ERROR_SIZE] = "";
-        int r;
+        regex_t *rx;
+        char errbuf[CURL_ERROR_SIZE];
+        uint64_t t0_us, timeout_ms;
+};
 
-        if (!h->url) {
-                snprintf(res->detail, sizeof(res->detail), "http probe without url");
+void coord_http_op_free(struct coord_http_op *op)
+{
+        if (!op)
+                return;
+        if (op->c)
+                curl_easy_cleanup(op->c);
+        curl_slist_free_all(op->hdrs);
+        if (op->rx)
+                regfree(op->rx);
+        free(op->url);
+        free(op->body);
+        free(op->data);
+        free(op);
+}
+
+void *coord_http_op_easy(struct coord_http_op *op)
+{
+        return op->c;
+}
+
+char *coord_probe_subst(const char *s, const char *marker)
+{
+        static const char tok[] = "{marker}";
+        if (!s)
+                return NULL;
+        size_t n = 0;
+        for (const char *q = s; marker && (q = strstr(q, tok)); q += sizeof(tok) - 1)
+                n++;
+        size_t len = strlen(s) + n * (marker ? strlen(marker) : 0) + 1;
+        char *r = malloc(len), *w = r;
+        if (!r)
+                return NULL;
+        while (*s) {
+                if (marker && !strncmp(s, tok, sizeof(tok) - 1)) {
+                        w = stpcpy(w, marker);
+                        s += sizeof(tok) - 1;
+                } else
+                        *w++ = *s++;
+        }
+        *w = 0;
+        return r;
+}
+
+static void op_fail_nomem(struct coord_http_op *op, struct coord_probe_result *res)
+{
+        coord_http_op_free(op);
+        snprintf(res->detail, sizeof(res->detail), "out of memory");
+}
+
+int coord_http_op_start(const struct coord_probe *p, const char *marker, struct coord_http_op **ret,
+                        struct coord_probe_result *res)
+{
+        bool prom = p->kind == COORD_PROBE_PROMETHEUS;
+        const struct coord_http_probe *h = &p->http;
+        const char *base = prom ? p->prom.url : h->url;
+        *ret = NULL;
+        if (!base || (prom && !p->prom.query)) {
+                snprintf(res->detail, sizeof(res->detail), "%s probe without url",
+                         prom ? "prometheus" : "http");
                 return -EINVAL;
         }
-        r = compile(p->expect.body_regex, &rxs, &rx, res);
-        if (r < 0)
-                return r;
-        data = malloc(COORD_PROBE_OUTPUT_MAX + 1);
-        c = curl_easy_init();
-        if (!data || !c)
-                goto nomem;
-        data[0] = 0;
-        struct outbuf body = {.data = data};
-
-        for (size_t i = 0; i < h->n_headers; i++) {
-                _cleanup_free_ char *line = NULL;
-                if (asprintf(&line, "%s: %s", h->headers[i].key, h->headers[i].value) < 0)
-                        goto nomem;
-                struct curl_slist *n = curl_slist_append(hdrs, line);
-                if (!n)
-                        goto nomem;
-                hdrs = n;
+        struct coord_http_op *op = calloc(1, sizeof(*op));
+        if (!op) {
+                snprintf(res->detail, sizeof(res->detail), "out of memory");
+                return -ENOMEM;
         }
-        const char *method = h->method ? h->method : "GET";
-        uint64_t timeout = h->timeout_ms ? h->timeout_ms : COORD_PROBE_HTTP_TIMEOUT_MS;
+        op->p = p;
+        int r = compile(prom ? NULL : p->expect.body_regex, &op->rxs, &op->rx, res);
+        if (r < 0) {
+                coord_http_op_free(op);
+                return r;
+        }
+        op->data = malloc(COORD_PROBE_OUTPUT_MAX + 1);
+        op->c = curl_easy_init();
+        if (!op->data || !op->c) {
+                op_fail_nomem(op, res);
+                return -ENOMEM;
+        }
+        op->data[0] = 0;
+        op->out.data = op->data;
+        CURL *c = op->c;
+
+        if (prom) {
+                char *q = curl_easy_escape(c, p->prom.query, 0);
+                size_t bl = strlen(base);
+                while (bl > 0 && base[bl - 1] == '/')
+                        bl--;
+                if (!q || asprintf(&op->url, "%.*s/api/v1/query?query=%s", (int)bl, base, q) < 0)
+                        op->url = NULL;
+                curl_free(q);
+                op->timeout_ms =
+                    p->prom.timeout_ms ? p->prom.timeout_ms : COORD_PROBE_PROM_TIMEOUT_MS;
+        } else {
+                op->url = coord_probe_subst(h->url, marker);
+                op->timeout_ms = h->timeout_ms ? h->timeout_ms : COORD_PROBE_HTTP_TIMEOUT_MS;
+        }
+        if (!op->url) {
+                op_fail_nomem(op, res);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; !prom && i < h->n_headers; i++) {
+                _cleanup_free_ char *v = coord_probe_subst(h->headers[i].value, marker);
+                _cleanup_free_ char *line = NULL;
+                if (!v || asprintf(&line, "%s: %s", h->headers[i].key, v) < 0) {
+                        line = NULL;
+                        op_fail_nomem(op, res);
+                        return -ENOMEM;
+                }
+                struct curl_slist *n = curl_slist_append(op->hdrs, line);
+                if (!n) {
+                        op_fail_nomem(op, res);
+                        return -ENOMEM;
+                }
+                op->hdrs = n;
+        }
+        const char *method = prom || !h->method ? "GET" : h->method;
 
         /* Option failures here can only be out-of-memory or a libcurl
-         * built without http: both show up as a perform error below. */
-        curl_easy_setopt(c, CURLOPT_URL, h->url);
+         * built without http: both show up as a transfer error. */
+        curl_easy_setopt(c, CURLOPT_URL, op->url);
+        curl_easy_setopt(c, CURLOPT_PRIVATE, op);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM: we run in threads */
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(c, CURLOPT_PROXY, ""); /* ignore http_proxy & co */
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)op->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)op->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, op->errbuf);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &op->out);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "faultline-probe/" FL_VERSION);
-        if (hdrs)
-                curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        if (h->body) {
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(h->body));
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, h->body);
+        if (op->hdrs)
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, op->hdrs);
+        if (!prom && h->body) {
+                if (!(op->body = coord_probe_subst(h->body, marker))) {
+                        op_fail_nomem(op, res);
+                        return -ENOMEM;
+                }
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(op->body));
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, op->body);
         }
         if (!strcmp(method, "HEAD"))
                 curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        else if (strcmp(method, "GET") || h->body)
+        else if (strcmp(method, "GET") || (!prom && h->body))
                 curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        op->t0_us = fl_now_mono_us();
+        *ret = op;
+        return 0;
+}
 
-        uint64_t t0 = fl_now_mono_us();
-        CURLcode cr = curl_easy_perform(c);
-        res->latency_us = fl_now_mono_us() - t0;
+/* Prometheus answer: {"status":"success","data":{"resultType":"vector",
+ * "result":[{"metric":{...},"value":[1700000000.1,"42"]}]}} (or
+ * resultType scalar with data.result = [ts, "42"]). */
+static void judge_prometheus(const struct coord_probe *p, const struct outbuf *b,
+                             struct coord_probe_result *res)
+{
+        json_error_t jerr;
+        json_t *doc = json_loadb(b->data, b->len, 0, &jerr);
+        json_t *data = doc ? json_object_get(doc, "data") : NULL;
+        const char *status = json_string_value(json_object_get(doc, "status"));
+        const char *type = json_string_value(json_object_get(data, "resultType"));
+        json_t *result = json_object_get(data, "result");
+        json_t *pair = NULL;
+        res->ok = false;
+        if (!doc || !status) {
+                snprintf(res->detail, sizeof(res->detail), "not a Prometheus API answer");
+                goto out;
+        }
+        if (strcmp(status, "success")) {
+                const char *why = json_string_value(json_object_get(doc, "error"));
+                snprintf(res->detail, sizeof(res->detail), "query failed: %.200s",
+                         why ? why : status);
+                goto out;
+        }
+        if (type && !strcmp(type, "scalar"))
+                pair = result;
+        else if (type && !strcmp(type, "vector") && json_array_size(result) > 0)
+                pair = json_object_get(json_array_get(result, 0), "value");
+        else if (type && !strcmp(type, "vector")) {
+                snprintf(res->detail, sizeof(res->detail), "query returned no series");
+                goto out;
+        }
+        const char *vs = json_string_value(json_array_get(pair, 1));
+        char *end = NULL;
+        double v = vs ? strtod(vs, &end) : 0;
+        if (!vs || end == vs || *end) {
+                snprintf(res->detail, sizeof(res->detail), "unexpected result type %s",
+                         type ? type : "(none)");
+                goto out;
+        }
+        res->value = v;
+        snprintf(res->output, sizeof(res->output), "%s", vs);
+        res->ok = true;
+        snprintf(res->detail, sizeof(res->detail), "value %g", v);
+        if (p->expect.has_min && !(v >= p->expect.min_value)) {
+                detail_add(res, " below min %g", p->expect.min_value);
+                res->ok = false;
+        }
+        if (p->expect.has_max && !(v <= p->expect.max_value)) {
+                detail_add(res, " above max %g", p->expect.max_value);
+                res->ok = false;
+        }
+        detail_add(res, " in %.1f ms", (double)res->latency_us / 1000.0);
+out:
+        json_decref(doc);
+}
 
+int coord_http_op_finish(struct coord_http_op *op, int cr_, struct coord_probe_result *res)
+{
+        CURLcode cr = (CURLcode)cr_;
+        CURL *c = op->c;
+        const struct coord_probe *p = op->p;
+        int rv = 0;
+        res->latency_us = fl_now_mono_us() - op->t0_us;
         curl_off_t total_us = 0;
         if (curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK && total_us > 0)
                 res->latency_us = (uint64_t)total_us;
@@ -213,7 +370,7 @@ static int run_http(const struct coord_probe *p, struct coord_probe_result *res)
                 res->ok = false;
                 switch (cr) {
                 case CURLE_OPERATION_TIMEDOUT:
-                        fmt_ms(timeout, tb, sizeof(tb));
+                        fmt_ms(op->timeout_ms, tb, sizeof(tb));
                         res->timed_out = true;
                         snprintf(res->detail, sizeof(res->detail), "timeout after %s", tb);
                         break;
@@ -223,20 +380,35 @@ static int run_http(const struct coord_probe *p, struct coord_probe_result *res)
                                 snprintf(res->detail, sizeof(res->detail), "connection refused");
                         else
                                 snprintf(res->detail, sizeof(res->detail), "cannot connect: %.200s",
-                                         oserr ? strerror((int)oserr) : errbuf);
+                                         oserr ? strerror((int)oserr) : op->errbuf);
                         break;
                 case CURLE_OUT_OF_MEMORY:
-                        goto nomem;
+                        snprintf(res->detail, sizeof(res->detail), "out of memory");
+                        rv = -ENOMEM;
+                        break;
                 default:
                         snprintf(res->detail, sizeof(res->detail), "http error: %.200s",
-                                 errbuf[0] ? errbuf : curl_easy_strerror(cr));
+                                 op->errbuf[0] ? op->errbuf : curl_easy_strerror(cr));
                         break;
                 }
-                return 0;
+                coord_http_op_free(op);
+                return rv;
         }
 
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        snprintf(res->output, sizeof(res->output), "%s", op->out.data);
+        if (p->kind == COORD_PROBE_PROMETHEUS) {
+                if (status != 200 && status != 400 && status != 422) {
+                        res->ok = false;
+                        snprintf(res->detail, sizeof(res->detail),
+                                 "prometheus answered status %ld in %.1f ms", status, lat_ms);
+                } else
+                        judge_prometheus(p, &op->out, res);
+                check_latency(p, res);
+                coord_http_op_free(op);
+                return 0;
+        }
         int want = p->expect.status ? p->expect.status : 200;
         res->value = (double)status;
         res->ok = status == want;
@@ -246,12 +418,157 @@ static int run_http(const struct coord_probe *p, struct coord_probe_result *res)
                 snprintf(res->detail, sizeof(res->detail), "status %ld (expected %d) in %.1f ms",
                          status, want, lat_ms);
         check_latency(p, res);
-        check_regex(rx, p->expect.body_regex, &body, "body", res);
+        check_regex(op->rx, p->expect.body_regex, &op->out, "body", res);
+        coord_http_op_free(op);
         return 0;
+}
 
-nomem:
-        snprintf(res->detail, sizeof(res->detail), "out of memory");
-        return -ENOMEM;
+static int run_http(const struct coord_probe *p, const char *marker, struct coord_probe_result *res)
+{
+        struct coord_http_op *op = NULL;
+        int r = coord_http_op_start(p, marker, &op, res);
+        if (r < 0)
+                return r;
+        CURLcode cr = curl_easy_perform(op->c);
+        return coord_http_op_finish(op, (int)cr, res);
+}
+
+/* ---- TCP -------------------------------------------------------------- */
+
+/* Wait for fd to become ready for events until deadline_us. 1 ready, 0
+ * timeout, -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline_us)
+{
+        for (;;) {
+                uint64_t now = fl_now_mono_us();
+                if (now >= deadline_us)
+                        return 0;
+                struct pollfd pf = {.fd = fd, .events = events};
+                int r = poll(&pf, 1, (int)((deadline_us - now + 999) / 1000));
+                if (r > 0)
+                        return 1;
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+static int run_tcp(const struct coord_probe *p, const char *marker, struct coord_probe_result *res)
+{
+        const struct coord_tcp_probe *t = &p->tcp;
+        regex_t rxs;
+        __attribute__((cleanup(regfreep))) regex_t *rx = NULL;
+        _cleanup_free_ char *data = NULL, *payload = NULL;
+        _cleanup_close_ int fd = -1;
+        struct addrinfo hints = {
+            .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        char port[8], tb[32];
+        int r;
+
+        if (!t->host || !t->port) {
+                snprintf(res->detail, sizeof(res->detail), "tcp probe without host/port");
+                return -EINVAL;
+        }
+        r = compile(p->expect.reply_regex, &rxs, &rx, res);
+        if (r < 0)
+                return r;
+        data = malloc(COORD_PROBE_OUTPUT_MAX + 1);
+        payload = t->send ? coord_probe_subst(t->send, marker) : NULL;
+        if (!data || (t->send && !payload)) {
+                snprintf(res->detail, sizeof(res->detail), "out of memory");
+                return -ENOMEM;
+        }
+        data[0] = 0;
+        struct outbuf out = {.data = data};
+        uint64_t timeout = t->timeout_ms ? t->timeout_ms : COORD_PROBE_TCP_TIMEOUT_MS;
+        fmt_ms(timeout, tb, sizeof(tb));
+        uint64_t t0 = fl_now_mono_us(), deadline = t0 + timeout * 1000u;
+        snprintf(port, sizeof(port), "%u", t->port);
+        r = getaddrinfo(t->host, port, &hints, &ai);
+        if (r != 0) {
+                res->latency_us = fl_now_mono_us() - t0;
+                snprintf(res->detail, sizeof(res->detail), "cannot resolve %s: %s", t->host,
+                         gai_strerror(r));
+                return 0;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                r = -errno;
+                freeaddrinfo(ai);
+                snprintf(res->detail, sizeof(res->detail), "socket: %s", strerror(-r));
+                return r;
+        }
+        int cr = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+        int err = cr == 0 ? 0 : errno;
+        if (err == EINPROGRESS) {
+                r = wait_fd(fd, POLLOUT, deadline);
+                socklen_t sl = sizeof(err);
+                if (r <= 0)
+                        err = r == 0 ? ETIMEDOUT : -r;
+                else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+                        err = errno;
+        }
+        res->latency_us = fl_now_mono_us() - t0;
+        if (err) {
+                res->timed_out = err == ETIMEDOUT;
+                if (err == ETIMEDOUT)
+                        snprintf(res->detail, sizeof(res->detail), "connect timeout after %s", tb);
+                else
+                        snprintf(res->detail, sizeof(res->detail), "cannot connect: %s",
+                                 strerror(err));
+                return 0;
+        }
+        res->value = 1;
+        if (payload) {
+                size_t off = 0, len = strlen(payload);
+                while (off < len) {
+                        ssize_t k = send(fd, payload + off, len - off, MSG_NOSIGNAL);
+                        if (k > 0) {
+                                off += (size_t)k;
+                                continue;
+                        }
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline) > 0)
+                                continue;
+                        snprintf(res->detail, sizeof(res->detail), "send failed: %s",
+                                 k < 0 && errno != EAGAIN ? strerror(errno) : "timeout");
+                        return 0;
+                }
+        }
+        /* With a reply regex: read until it matches, the peer closes, or
+         * the deadline. */
+        bool matched = !rx;
+        while (rx && !matched) {
+                r = wait_fd(fd, POLLIN, deadline);
+                if (r <= 0)
+                        break;
+                char chunk[4096];
+                ssize_t k = recv(fd, chunk, sizeof(chunk), 0);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k <= 0)
+                        break;
+                outbuf_put(&out, chunk, (size_t)k);
+                matched = regexec(rx, out.data, 0, NULL, 0) == 0;
+                if (out.truncated)
+                        break;
+        }
+        res->latency_us = fl_now_mono_us() - t0;
+        snprintf(res->output, sizeof(res->output), "%s", out.data);
+        double lat_ms = (double)res->latency_us / 1000.0;
+        if (!matched) {
+                snprintf(res->detail, sizeof(res->detail),
+                         "connected, reply does not match '%s' within %s", p->expect.reply_regex,
+                         tb);
+                return 0;
+        }
+        res->ok = true;
+        snprintf(res->detail, sizeof(res->detail), "connected%s in %.1f ms",
+                 rx ? ", reply matched" : "", lat_ms);
+        check_latency(p, res);
+        return 0;
 }
 
 /* ---- command ---------------------------------------------------------- */
@@ -286,11 +603,6 @@ static int resolve_program(const char *name, char **ret)
                         p++;
         }
         return last;
-}
-
-static void strv_free_shallow(char ***v)
-{
-        free(*v);
 }
 
 static void envp_freep(char ***v)
@@ -367,12 +679,13 @@ static bool supervise(pid_t pid, int outfd, uint64_t deadline_us, struct outbuf 
         return exited;
 }
 
-static int run_command(const struct coord_probe *p, struct coord_probe_result *res)
+static int run_command(const struct coord_probe *p, const char *marker,
+                       struct coord_probe_result *res)
 {
         const struct coord_command_probe *cmd = &p->command;
         regex_t rxs;
         __attribute__((cleanup(regfreep))) regex_t *rx = NULL;
-        __attribute__((cleanup(strv_free_shallow))) char **argv = NULL;
+        __attribute__((cleanup(envp_freep))) char **argv = NULL;
         __attribute__((cleanup(envp_freep))) char **envp = NULL;
         _cleanup_free_ char *prog = NULL;
         _cleanup_free_ char *data = NULL;
@@ -400,7 +713,8 @@ static int run_command(const struct coord_probe *p, struct coord_probe_result *r
                 goto nomem;
         data[0] = 0;
         for (size_t i = 0; i < cmd->argc; i++)
-                argv[i] = cmd->argv[i];
+                if (!(argv[i] = coord_probe_subst(cmd->argv[i], marker)))
+                        goto nomem;
         if (!(envp[0] = strdup("PATH=" COORD_PROBE_PATH)))
                 goto nomem;
         for (size_t i = 0; i < cmd->n_env; i++)
@@ -497,6 +811,7 @@ static int run_command(const struct coord_probe *p, struct coord_probe_result *r
         }
         int code = WEXITSTATUS(status);
         res->value = code;
+        snprintf(res->output, sizeof(res->output), "%s", out.data);
         res->ok = code == p->expect.exit_code;
         if (res->ok)
                 snprintf(res->detail, sizeof(res->detail), "exit %d in %.1f ms", code, lat_ms);
@@ -522,13 +837,22 @@ out:
 
 int coord_probe_run(const struct coord_probe *spec, struct coord_probe_result *ret)
 {
+        return coord_probe_run_marked(spec, NULL, ret);
+}
+
+int coord_probe_run_marked(const struct coord_probe *spec, const char *marker,
+                           struct coord_probe_result *ret)
+{
         memset(ret, 0, sizeof(*ret));
         ret->started_wall_ms = fl_now_wall_ms();
         switch (spec->kind) {
         case COORD_PROBE_HTTP:
-                return run_http(spec, ret);
+        case COORD_PROBE_PROMETHEUS:
+                return run_http(spec, marker, ret);
         case COORD_PROBE_COMMAND:
-                return run_command(spec, ret);
+                return run_command(spec, marker, ret);
+        case COORD_PROBE_TCP:
+                return run_tcp(spec, marker, ret);
         }
         snprintf(ret->detail, sizeof(ret->detail), "unknown probe kind %d", (int)spec->kind);
         return -EINVAL;

@@ -9,6 +9,8 @@ PACKAGES=(
   libnng-dev libmsgpack-dev libseccomp-dev libyaml-dev libjansson-dev
   libcurl4-openssl-dev libcmocka-dev
   iproute2 e2fsprogs util-linux procps curl
+  python3 prometheus chromium
+  qemu-system-x86 busybox-static cpio kmod nftables iputils-ping
 )
 
 if [ "$(id -u)" -ne 0 ]; then

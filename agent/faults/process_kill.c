@@ -1,7 +1,10 @@
-/* process-kill: send one signal, once, to count (or percent) of the
- * processes a selector matches. One-shot: there is nothing to revert, so
- * everything that matters happens before apply(): strict validation, and a
- * target list pinned to (pid, start time) so a recycled pid is never hit. */
+/* process-kill: send one signal to count (or percent) of the processes a
+ * selector matches — once, or with interval= again every interval while
+ * the fault lasts, re-resolving the selector each round (a chaos monkey:
+ * the service's restarted processes are hit too). Nothing to revert, so
+ * everything that matters happens before a signal is sent: strict
+ * validation, and a target list pinned to (pid, start time) so a recycled
+ * pid is never hit. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fl_log.h"
 #include "fl_parse.h"
 #include "fl_util.h"
 #include "proc.h"
@@ -22,10 +26,13 @@
 struct kill_priv {
         struct agent_proc_spec spec;
         int sig;
+        uint64_t interval_ms; /* 0: one-shot */
 };
 
-static const char *const kill_keys[] = {"signal", "pid",     "name", "cmdline",
-                                        "count",  "percent", "seed", NULL};
+#define KILL_MIN_INTERVAL_MS 100
+
+static const char *const kill_keys[] = {"signal", "pid",  "name",     "cmdline", "unit", "cgroup",
+                                        "count",  "percent", "seed", "interval", NULL};
 
 static const char *kill_supported(void)
 {
@@ -71,6 +78,17 @@ static int kill_validate(struct agent_fault *f, char *err, size_t errlen)
 
         p->sig = SIGKILL;
         for (size_t i = 0; i < f->n_params; i++) {
+                if (strcmp(f->params[i].key, "interval") == 0) {
+                        const char *v = f->params[i].value;
+                        if (fl_parse_duration_ms(v, &p->interval_ms) < 0 ||
+                            p->interval_ms < KILL_MIN_INTERVAL_MS) {
+                                snprintf(err, errlen,
+                                         "interval=%s: expected a duration of at least %dms", v,
+                                         KILL_MIN_INTERVAL_MS);
+                                r = -EINVAL;
+                        }
+                        continue;
+                }
                 if (strcmp(f->params[i].key, "signal") != 0)
                         continue;
                 const char *v = f->params[i].value;
@@ -111,13 +129,9 @@ static int kill_prepare(struct agent_fault *f, char *err, size_t errlen)
         return 0;
 }
 
-static int kill_apply(struct agent_fault *f, char *err, size_t errlen)
+/* One round: signal every target recorded in f->undo. */
+static int kill_round(struct agent_fault *f, struct kill_priv *p, char *err, size_t errlen)
 {
-        struct kill_priv *p = f->priv;
-        if (!p) {
-                snprintf(err, errlen, "process-kill: apply before validate");
-                return -EINVAL;
-        }
         _cleanup_free_ struct agent_proc_target *t = NULL;
         int n = agent_proc_targets_load(f->undo, &t, err, errlen);
         if (n < 0)
@@ -163,6 +177,50 @@ static int kill_apply(struct agent_fault *f, char *err, size_t errlen)
                 return -ESRCH;
         }
         return 0;
+}
+
+static int kill_apply(struct agent_fault *f, char *err, size_t errlen)
+{
+        struct kill_priv *p = f->priv;
+        if (!p) {
+                snprintf(err, errlen, "process-kill: apply before validate");
+                return -EINVAL;
+        }
+        int r = kill_round(f, p, err, errlen);
+        if (r == 0 && p->interval_ms)
+                f->next_tick_mono_ms = fl_now_mono_ms() + p->interval_ms;
+        return r;
+}
+
+/* interval=: pick targets afresh and signal them. A round that finds
+ * nothing (the service not back yet) is normal for a repeating kill. */
+static int kill_tick(struct agent_fault *f, uint64_t now_mono_ms, uint64_t *ret_next_ms,
+                     char *err, size_t errlen)
+{
+        struct kill_priv *p = f->priv;
+        if (!p || !p->interval_ms) {
+                *ret_next_ms = 0;
+                return 0;
+        }
+        *ret_next_ms = now_mono_ms + p->interval_ms;
+        json_int_t rounds = json_integer_value(json_object_get(f->undo, "rounds"));
+        json_object_set_new(f->undo, "rounds", json_integer(rounds ? rounds + 1 : 2));
+        char why[FL_MSG_LEN] = "";
+        int r = agent_proc_spec_resolve(&p->spec, f, why, sizeof why);
+        if (r == -ENOENT) {
+                fl_log(LOG_INFO, "fault tick id=%s kind=process-kill: %s (next round in %llums)",
+                       f->id, why, (unsigned long long)p->interval_ms);
+                return 0;
+        }
+        if (r < 0) {
+                snprintf(err, errlen, "%s", why);
+                return r;
+        }
+        r = kill_round(f, p, err, errlen);
+        if (r == 0)
+                fl_log(LOG_NOTICE, "fault tick id=%s kind=process-kill SIG%s to %s", f->id,
+                       fl_signal_name(p->sig), f->target);
+        return r == -ESRCH ? 0 : r;
 }
 
 static bool target_was_sent(json_t *arr, size_t i)
@@ -234,7 +292,8 @@ static int kill_revert(struct agent_fault *f, char *err, size_t errlen)
 
 const struct fault_ops agent_fault_process_kill = {
     .kind = "process-kill",
-    .help = "send a signal (default KILL) once to processes chosen by pid=, name= or cmdline=",
+    .help = "send a signal (default KILL) to processes chosen by pid=, name=, cmdline=, unit= or "
+            "cgroup=; once, or every interval=",
     .keys = kill_keys,
     .supported = kill_supported,
     .validate = kill_validate,
@@ -243,4 +302,5 @@ const struct fault_ops agent_fault_process_kill = {
     .verify = kill_verify,
     .revert = kill_revert,
     .destroy = kill_destroy,
+    .tick = kill_tick,
 };

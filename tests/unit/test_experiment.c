@@ -231,6 +231,25 @@ static void test_valid(void **state)
 /* PRE is 7 lines; the case text starts on line 8. */
 #define FAULT "  - fault: {target: web, kind: k, duration: 5s}\n"
 
+/* Same as PRE, format version 2. */
+#define V2                                                                                         \
+        "version: 2\n"                                                                             \
+        "title: t\n"                                                                               \
+        "inventory:\n"                                                                             \
+        "  agents:\n"                                                                              \
+        "    - {name: web-1, address: 'tcp://127.0.0.1:7070', tags: [web]}\n"                      \
+        "targets:\n"                                                                               \
+        "  web: {names: [web-1]}\n"
+/* Version 2 with two web agents (selection tests). */
+#define V2T                                                                                        \
+        "version: 2\n"                                                                             \
+        "title: t\n"                                                                               \
+        "inventory:\n"                                                                             \
+        "  agents:\n"                                                                              \
+        "    - {name: web-1, address: 'tcp://127.0.0.1:7070', tags: [web]}\n"                      \
+        "    - {name: web-2, address: 'tcp://127.0.0.1:7071', tags: [web]}\n"                      \
+        "targets:\n"
+
 struct bad_case {
         const char *what;
         const char *yaml;
@@ -262,8 +281,8 @@ static const struct bad_case bad_cases[] = {
     {"garbage wait", PRE "method:\n  - wait: soon\n", 9, 11, "invalid wait 'soon'", NULL, 1},
     {"missing kind", PRE "method:\n  - fault: {target: web, duration: 1s}\n", 9, 12,
      "fault has no 'kind'", NULL, 1},
-    {"version 2", "version: 2\ntitle: t\nmethod:\n  - wait: 1s\n", 1, 10,
-     "unsupported experiment version 2", "version 1 only", 1},
+    {"version 3", "version: 3\ntitle: t\nmethod:\n  - wait: 1s\n", 1, 10,
+     "unsupported experiment version 3", "versions 1 and 2", 1},
     {"version missing", "title: t\nmethod:\n  - wait: 1s\n", 1, 1, "missing 'version'", NULL, 1},
     {"title missing", "version: 1\nmethod:\n  - wait: 1s\n", 1, 1, "missing 'title'", NULL, 1},
     {"empty method", PRE "method: []\n", 8, 9, "method is empty", NULL, 1},
@@ -294,10 +313,10 @@ static const struct bad_case bad_cases[] = {
          "method:\n  - probe: {name: p, command: {argv: [/bin/true]}}\n",
      12, 19, "duplicate probe name 'p' (first at line 10)", "unique", 1},
     {"probe without kind", PRE "method:\n  - probe: {name: p}\n", 9, 12,
-     "probe needs 'http' or 'command'", NULL, 1},
+     "probe needs one of 'http', 'command', 'tcp' or 'prometheus'", NULL, 1},
     {"probe http and command",
      PRE "method:\n  - probe: {name: p, http: {url: 'http://x/'}, command: {argv: [a]}}\n", 9, 57,
-     "either 'http' or 'command'", NULL, 1},
+     "exactly one of 'http', 'command', 'tcp', 'prometheus'", NULL, 1},
     {"bad url scheme", PRE "method:\n  - probe: {name: p, http: {url: 'ftp://x/'}}\n", 9, 34,
      "url must start with http:// or https://", NULL, 1},
     {"bad regex",
@@ -327,6 +346,88 @@ static const struct bad_case bad_cases[] = {
      "version: 3\ntitle: t\nmethod:\n  - wait: 5\n  - wait: -1s\n  - fault: {target: x, "
      "kind: k, duration: 1s}\n",
      1, 10, "unsupported experiment version 3", NULL, 4},
+    /* ---- format version 2 ---- */
+    {"v2 key in v1 file", PRE "method:\n  - parallel: [{wait: 1s}]\n", 9, 15,
+     "parallel needs format version 2", "version: 2", 1},
+    {"guardrails in v1", PRE "guardrails: []\nmethod:\n  - wait: 1s\n", 8, 13,
+     "guardrails needs format version 2", NULL, 1},
+    {"background in v1",
+     PRE "method:\n  - fault: {target: web, kind: k, duration: 1s, background: true}\n", 9, 61,
+     "background needs format version 2", NULL, 1},
+    {"tcp probe in v1", PRE "method:\n  - probe: {name: p, tcp: {host: h, port: 1}}\n", 9, 27,
+     "a tcp probe needs format version 2", NULL, 1},
+    {"empty parallel", V2 "method:\n  - parallel: []\n", 9, 15, "parallel group is empty", NULL, 1},
+    {"fault in parallel rollbacks",
+     V2 "method:\n  - wait: 1s\nrollbacks:\n  - parallel:\n      - fault: {target: web, kind: k, "
+        "duration: 1s}\n",
+     12, 9, "fault steps are not allowed in rollbacks", NULL, 1},
+    {"bad background value",
+     V2 "method:\n  - fault: {target: web, kind: k, duration: 1s, background: "
+        "maybe}\n",
+     9, 61, "background must be true or false", NULL, 1},
+    {"two failovers",
+     V2 "method:\n  - fault: {target: web, kind: k, duration: 1s, failover: true}\n"
+        "  - fault: {target: web, kind: k, duration: 1s, failover: true}\n",
+     10, 59, "only one fault step may have failover: true", NULL, 1},
+    {"drill without failover",
+     V2 "steady-state:\n  probes: [{name: s, command: {argv: [/bin/true]}}]\n"
+        "drill:\n  rto: {target: 5s}\nmethod:\n  - wait: 1s\n",
+     11, 3, "drill needs a fault step with failover: true", NULL, 1},
+    {"rto without steady state",
+     V2 "drill:\n  rto: {target: 5s}\nmethod:\n  - fault: {target: web, kind: k, duration: 1s, "
+        "failover: true}\n",
+     9, 8, "rto needs steady-state probes", NULL, 1},
+    {"rpo marker regex without group",
+     V2 "drill:\n  rpo:\n    target: 1s\n    writer: {name: w, command: {argv: [/bin/true]}}\n"
+        "    reader: {name: r, command: {argv: [/bin/true]}}\n    marker-regex: 'seq'\n"
+        "method:\n  - fault: {target: web, kind: k, duration: 1s, failover: true}\n",
+     13, 19, "marker-regex needs a group", NULL, 1},
+    {"guardrail bad success ratio",
+     V2 "guardrails:\n  - {name: g, http: {url: 'http://x/'}, success-ratio: 120%}\nmethod:\n  - "
+        "wait: "
+        "1s\n",
+     9, 56, "success-ratio must be in (0, 100]", NULL, 1},
+    {"guardrail interval too short",
+     V2 "guardrails:\n  - {name: g, http: {url: 'http://x/'}, interval: 10ms}\nmethod:\n  - wait: "
+        "1s\n",
+     9, 51, "interval must be at least 50ms", NULL, 1},
+    {"guardrail unknown key",
+     V2 "guardrails:\n  - {name: g, http: {url: 'http://x/'}, intervall: 1s}\nmethod:\n  - wait: "
+        "1s\n",
+     9, 41, "unknown key 'intervall' in guardrail", "did you mean 'interval'?", 1},
+    {"slo objective 100%",
+     V2
+     "guardrails:\n  - name: g\n    http: {url: 'http://x/'}\n    slo: {objective: 100%, windows: "
+     "[5m, 1h], burn-rate: 14.4}\nmethod:\n  - wait: 1s\n",
+     11, 22, "objective must be below 100%", NULL, 1},
+    {"slo windows reversed",
+     V2
+     "guardrails:\n  - name: g\n    http: {url: 'http://x/'}\n    slo: {objective: 99.9%, windows: "
+     "[1h, 5m], burn-rate: 14.4}\nmethod:\n  - wait: 1s\n",
+     11, 38, "the short window must be shorter than the long one", NULL, 1},
+    {"slo missing burn rate",
+     V2
+     "guardrails:\n  - name: g\n    http: {url: 'http://x/'}\n    slo: {objective: 99.9%, windows: "
+     "[5m, 1h]}\nmethod:\n  - wait: 1s\n",
+     11, 10, "slo has no 'burn-rate'", NULL, 1},
+    {"prometheus value and min",
+     V2
+     "method:\n  - probe: {name: p, prometheus: {url: 'http://x:9090', query: up}, expect: {value: "
+     "1, min-value: 0}}\n",
+     9, 85, "value and min-value/max-value are mutually exclusive", NULL, 1},
+    {"prometheus without query",
+     V2 "method:\n  - probe: {name: p, prometheus: {url: 'http://x:9090'}}\n", 9, 34,
+     "prometheus probe has no 'query'", NULL, 1},
+    {"tcp bad port", V2 "method:\n  - probe: {name: p, tcp: {host: h, port: 70000}}\n", 9, 43,
+     "port must be an integer from 1 to 65535", NULL, 1},
+    {"reply-regex on http",
+     V2 "method:\n  - probe: {name: p, http: {url: 'http://x/'}, expect: {reply-regex: x}}\n", 9,
+     70, "'reply-regex' applies to tcp probes only", NULL, 1},
+    {"seed without random", V2T "  w2: {tags: [web], seed: 7}\nmethod:\n  - wait: 1s\n", 8, 27,
+     "seed without random: true", "random: true", 1},
+    {"max blast radius exceeded",
+     V2T "  w2: {tags: [web], max-blast-radius: 1}\nmethod:\n  - wait: 1s\n", 8, 7,
+     "selects 2 agents, more than max-blast-radius 1", NULL, 1},
     {"inventory file missing",
      "version: 1\ntitle: t\ninventory: nope.yaml\nmethod:\n  - wait: 1s\n", 0, 0,
      "cannot open: No such file or directory", NULL, 2},

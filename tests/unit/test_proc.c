@@ -538,7 +538,8 @@ static void test_protect(void **state)
 
 static void test_registry(void **state)
 {
-        assert_int_equal(agent_fault_registry_len, 3);
+        /* Other fault families register too; these three must be there. */
+        assert_true(agent_fault_registry_len >= 3);
         static const char *const kinds[] = {"process-kill", "process-pause", "disk-fill"};
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
                 const struct fault_ops *o = agent_fault_lookup(kinds[i]);

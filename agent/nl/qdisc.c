@@ -1,0 +1,764 @@
+/* rtnetlink traffic-control adapter through libnl-route. See qdisc.h. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/class.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/htb.h>
+#include <netlink/route/qdisc/netem.h>
+#include <netlink/route/tc.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "fl_log.h"
+#include "fl_util.h"
+#include "nl/qdisc.h"
+
+#define ROOT_HANDLE  TC_HANDLE(AGENT_QDISC_MAJOR, 0)
+#define NETEM_HANDLE TC_HANDLE(AGENT_NETEM_MAJOR, 0)
+
+static void sock_freep(struct nl_sock **s)
+{
+        if (*s)
+                nl_socket_free(*s);
+}
+#define _cleanup_nlsock_ __attribute__((cleanup(sock_freep)))
+
+static int nl_fail(int nlerr, const char *what, char *err, size_t errlen)
+{
+        snprintf(err, errlen, "%s: %s", what, nl_geterror(nlerr));
+        /* libnl's codes are positive enum values; report a generic errno
+         * apart from the few that matter to callers. */
+        switch (-nlerr) {
+        case NLE_EXIST:
+                return -EEXIST;
+        case NLE_OBJ_NOTFOUND:
+        case NLE_NODEV:
+                return -ENODEV;
+        case NLE_PERM:
+                return -EPERM;
+        case NLE_OPNOTSUPP:
+                return -EOPNOTSUPP;
+        default:
+                return -EIO;
+        }
+}
+
+static int open_sock(struct nl_sock **ret, char *err, size_t errlen)
+{
+        struct nl_sock *s = nl_socket_alloc();
+        if (!s) {
+                snprintf(err, errlen, "netlink: out of memory");
+                return -ENOMEM;
+        }
+        int rv = nl_connect(s, NETLINK_ROUTE);
+        if (rv < 0) {
+                nl_socket_free(s);
+                return nl_fail(rv, "netlink connect", err, errlen);
+        }
+        *ret = s;
+        return 0;
+}
+
+int agent_ifindex(const char *name)
+{
+        unsigned idx = if_nametoindex(name);
+        return idx ? (int)idx : -ENODEV;
+}
+
+int agent_route_ifname(const char *addr, char *ifname, size_t size)
+{
+        /* Ask the kernel's routing table the cheap way: a connected UDP
+         * socket picks the source address of the egress route, and that
+         * address belongs to exactly the egress interface. No packet is
+         * sent. */
+        struct sockaddr_storage ss = {0};
+        socklen_t len;
+        int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+        if (family == AF_INET) {
+                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+                s4->sin_family = AF_INET;
+                s4->sin_port = htons(9);
+                if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+                        return -EINVAL;
+                len = sizeof(*s4);
+        } else {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = htons(9);
+                if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+                        return -EINVAL;
+                len = sizeof(*s6);
+        }
+        _cleanup_close_ int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&ss, len) < 0)
+                return -errno;
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof(local);
+        if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+                return -errno;
+        struct ifaddrs *ifa = NULL;
+        if (getifaddrs(&ifa) < 0)
+                return -errno;
+        int rv = -ENODEV;
+        for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+                if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+                        continue;
+                bool same = family == AF_INET
+                                    ? ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+                                              ((struct sockaddr_in *)&local)->sin_addr.s_addr
+                                    : memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                                             &((struct sockaddr_in6 *)&local)->sin6_addr, 16) == 0;
+                if (same) {
+                        rv = fl_strlcpy(ifname, i->ifa_name, size);
+                        break;
+                }
+        }
+        freeifaddrs(ifa);
+        return rv;
+}
+
+int agent_qdisc_root(int ifindex, char *kind, size_t kind_size, uint32_t *ret_handle,
+                     bool *ret_is_default, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        struct nl_cache *cache = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        if ((rv = rtnl_qdisc_alloc_cache(sk, &cache)) < 0)
+                return nl_fail(rv, "qdisc dump", err, errlen);
+        struct rtnl_qdisc *q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT);
+        if (!q) {
+                /* No root at all (e.g. a device without a queue). */
+                snprintf(kind, kind_size, "none");
+                *ret_handle = 0;
+                *ret_is_default = true;
+        } else {
+                const char *k = rtnl_tc_get_kind(TC_CAST(q));
+                snprintf(kind, kind_size, "%s", k ? k : "?");
+                *ret_handle = rtnl_tc_get_handle(TC_CAST(q));
+                /* The kernel's own root qdiscs (noqueue, pfifo_fast, mq,
+                 * the default fq_codel) have handle 0:. tc always gives
+                 * user-installed ones a non-zero major. */
+                *ret_is_default = TC_H_MAJ(*ret_handle) == 0;
+                rtnl_qdisc_put(q);
+        }
+        nl_cache_free(cache);
+        return 0;
+}
+
+/* ---- raw snapshot --------------------------------------------------------- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const unsigned char *in, size_t n)
+{
+        char *out = malloc(4 * ((n + 2) / 3) + 1), *p = out;
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t)in[i] << 16;
+                if (i + 1 < n)
+                        v |= (uint32_t)in[i + 1] << 8;
+                if (i + 2 < n)
+                        v |= in[i + 2];
+                *p++ = b64[(v >> 18) & 63];
+                *p++ = b64[(v >> 12) & 63];
+                *p++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+                *p++ = i + 2 < n ? b64[v & 63] : '=';
+        }
+        *p = 0;
+        return out;
+}
+
+static int b64_decode(const char *in, unsigned char **ret, size_t *ret_len)
+{
+        size_t n = strlen(in);
+        if (n % 4)
+                return -EINVAL;
+        unsigned char *out = malloc(n / 4 * 3 + 1);
+        size_t o = 0;
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i += 4) {
+                uint32_t v = 0;
+                int pad = 0;
+                for (int k = 0; k < 4; k++) {
+                        const char *c = strchr(b64, in[i + k]);
+                        if (in[i + k] == '=') {
+                                pad++;
+                                v <<= 6;
+                        } else if (c && in[i + k]) {
+                                v = (v << 6) | (uint32_t)(c - b64);
+                        } else {
+                                free(out);
+                                return -EINVAL;
+                        }
+                }
+                out[o++] = (unsigned char)(v >> 16);
+                if (pad < 2)
+                        out[o++] = (unsigned char)(v >> 8);
+                if (pad < 1)
+                        out[o++] = (unsigned char)v;
+        }
+        *ret = out;
+        *ret_len = o;
+        return 0;
+}
+
+struct dump_ctx {
+        int ifindex;
+        int new_type; /* RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER */
+        json_t *arr;
+        json_t *classes; /* handles seen (for per-class filter dumps) */
+};
+
+/* Keep only what configures the object; statistics and dump-only
+ * attributes are not accepted back (or mean nothing) on creation. */
+static bool keep_attr(int type)
+{
+        switch (type) {
+        case TCA_KIND:
+        case TCA_OPTIONS:
+        case TCA_RATE:
+        case TCA_STAB:
+        case TCA_CHAIN:
+        case TCA_INGRESS_BLOCK:
+        case TCA_EGRESS_BLOCK:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static int dump_cb(struct nl_msg *msg, void *arg)
+{
+        struct dump_ctx *c = arg;
+        struct nlmsghdr *h = nlmsg_hdr(msg);
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
+                return NL_SKIP;
+        struct tcmsg *t = nlmsg_data(h);
+        if (t->tcm_ifindex != c->ifindex)
+                return NL_SKIP;
+        /* Kernel-created qdiscs (handle 0:, or flagged invisible) come
+         * back by themselves; replaying them would clash. */
+        struct nlattr *a;
+        int rem;
+        bool invisible = false;
+        nlmsg_for_each_attr(a, h, sizeof(struct tcmsg), rem)
+        {
+                if (nla_type(a) == TCA_DUMP_INVISIBLE)
+                        invisible = true;
+        }
+        if (c->new_type == RTM_NEWQDISC && (TC_H_MAJ(t->tcm_handle) == 0 || invisible))
+                return NL_SKIP;
+
+        size_t cap = NLMSG_ALIGN(sizeof(*t)) + nlmsg_attrlen(h, sizeof(*t));
+        _cleanup_free_ unsigned char *buf = calloc(1, cap);
+        if (!buf)
+                return NL_STOP;
+        memcpy(buf, t, sizeof(*t));
+        size_t len = NLMSG_ALIGN(sizeof(*t));
+        nlmsg_for_each_attr(a, h, sizeof(struct tcmsg), rem)
+        {
+                if (!keep_attr(nla_type(a)))
+                        continue;
+                memcpy(buf + len, a, a->nla_len);
+                len += NLA_ALIGN(a->nla_len);
+        }
+        _cleanup_free_ char *enc = b64_encode(buf, len);
+        if (!enc)
+                return NL_STOP;
+        json_array_append_new(c->arr, json_pack("{s:i, s:I, s:s}", "type", c->new_type, "handle",
+                                                (json_int_t)t->tcm_handle, "msg", enc));
+        if (c->new_type == RTM_NEWTCLASS && c->classes)
+                json_array_append_new(c->classes, json_integer(t->tcm_handle));
+        return NL_OK;
+}
+
+static int dump(struct nl_sock *sk, int get_type, int new_type, int ifindex, uint32_t parent,
+                json_t *arr, json_t *classes, char *err, size_t errlen)
+{
+        struct tcmsg t = {.tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent};
+        struct dump_ctx c = {.ifindex = ifindex, .new_type = new_type, .arr = arr,
+                             .classes = classes};
+        int rv = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, dump_cb, &c);
+        if (rv >= 0)
+                rv = nl_send_simple(sk, get_type, NLM_F_DUMP, &t, sizeof(t));
+        if (rv >= 0)
+                rv = nl_recvmsgs_default(sk);
+        return rv < 0 ? nl_fail(rv, "tc dump", err, errlen) : 0;
+}
+
+int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        json_t *arr = json_array(), *classes = json_array();
+        if (!arr || !classes) {
+                json_decref(arr);
+                json_decref(classes);
+                return -ENOMEM;
+        }
+        rv = dump(sk, RTM_GETQDISC, RTM_NEWQDISC, ifindex, 0, arr, NULL, err, errlen);
+        if (rv == 0)
+                rv = dump(sk, RTM_GETTCLASS, RTM_NEWTCLASS, ifindex, 0, arr, classes, err,
+                          errlen);
+        /* Filters hang off a qdisc or a class: the root's, then each class's. */
+        if (rv == 0)
+                rv = dump(sk, RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, TC_H_ROOT, arr, NULL, err,
+                          errlen);
+        size_t i;
+        json_t *h;
+        json_array_foreach(classes, i, h)
+        {
+                if (rv == 0)
+                        rv = dump(sk, RTM_GETTFILTER, RTM_NEWTFILTER, ifindex,
+                                  (uint32_t)json_integer_value(h), arr, NULL, err, errlen);
+        }
+        json_decref(classes);
+        if (rv < 0) {
+                json_decref(arr);
+                return rv;
+        }
+        *ret = arr;
+        return 0;
+}
+
+/* The one asymmetry of replaying a dump: htb reports its version as
+ * HTB_VER (0x30011) but accepts only the major (3) on creation. */
+static void fixup_htb(unsigned char *payload, size_t len)
+{
+        size_t off = NLMSG_ALIGN(sizeof(struct tcmsg));
+        bool is_htb = false;
+        struct nlattr *opts = NULL;
+        while (off + sizeof(struct nlattr) <= len) {
+                struct nlattr *a = (struct nlattr *)(payload + off);
+                if (a->nla_len < sizeof(*a) || off + a->nla_len > len)
+                        return;
+                if (a->nla_type == TCA_KIND && a->nla_len >= NLA_HDRLEN + 4 &&
+                    memcmp((char *)a + NLA_HDRLEN, "htb", 4) == 0)
+                        is_htb = true;
+                if ((a->nla_type & NLA_TYPE_MASK) == TCA_OPTIONS)
+                        opts = a;
+                off += NLA_ALIGN(a->nla_len);
+        }
+        if (!is_htb || !opts)
+                return;
+        size_t o = NLA_HDRLEN, end = opts->nla_len;
+        while (o + sizeof(struct nlattr) <= end) {
+                struct nlattr *a = (struct nlattr *)((char *)opts + o);
+                if (a->nla_len < sizeof(*a) || o + a->nla_len > end)
+                        return;
+                if ((a->nla_type & NLA_TYPE_MASK) == TCA_HTB_INIT &&
+                    a->nla_len >= NLA_HDRLEN + sizeof(struct tc_htb_glob)) {
+                        struct tc_htb_glob *g = (struct tc_htb_glob *)((char *)a + NLA_HDRLEN);
+                        if (g->version > 0xffff)
+                                g->version >>= 16;
+                }
+                o += NLA_ALIGN(a->nla_len);
+        }
+}
+
+static int send_raw(struct nl_sock *sk, int type, unsigned char *payload, size_t len)
+{
+        if (type == RTM_NEWQDISC)
+                fixup_htb(payload, len);
+        struct nl_msg *m = nlmsg_alloc_simple(type, NLM_F_CREATE | NLM_F_EXCL);
+        if (!m)
+                return -NLE_NOMEM;
+        int rv = nlmsg_append(m, (void *)payload, len, NLMSG_ALIGNTO);
+        if (rv >= 0)
+                rv = nl_send_auto_complete(sk, m);
+        nlmsg_free(m);
+        if (rv >= 0)
+                rv = nl_wait_for_ack(sk);
+        return rv;
+}
+
+/* Replay in passes: a child needs its parent first and the dump order
+ * does not promise that. Stops when a pass makes no progress. */
+static int replay(struct nl_sock *sk, json_t *snap, char *err, size_t errlen)
+{
+        size_t n = json_array_size(snap);
+        _cleanup_free_ bool *done = calloc(n + 1, sizeof(bool));
+        if (!done)
+                return -ENOMEM;
+        static const int order[] = {RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER};
+        int last_err = 0;
+        for (size_t o = 0; o < FL_ARRAY_SIZE(order); o++) {
+                bool progress = true;
+                while (progress) {
+                        progress = false;
+                        for (size_t i = 0; i < n; i++) {
+                                json_t *e = json_array_get(snap, i);
+                                if (done[i] || json_integer_value(json_object_get(e, "type")) !=
+                                                       order[o])
+                                        continue;
+                                _cleanup_free_ unsigned char *buf = NULL;
+                                size_t len = 0;
+                                const char *msg = json_string_value(json_object_get(e, "msg"));
+                                if (!msg || b64_decode(msg, &buf, &len) < 0) {
+                                        done[i] = true;
+                                        last_err = -NLE_INVAL;
+                                        continue;
+                                }
+                                int rv = send_raw(sk, order[o], buf, len);
+                                if (rv >= 0 || rv == -NLE_EXIST) {
+                                        done[i] = progress = true;
+                                } else {
+                                        last_err = rv;
+                                }
+                        }
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!done[i])
+                        return nl_fail(last_err ? last_err : -NLE_FAILURE,
+                                       "restoring the interface's previous qdiscs", err, errlen);
+        return 0;
+}
+
+/* ---- our tree ------------------------------------------------------------- */
+
+/* Read a netem distribution table ("normal", ...) shipped by iproute2:
+ * whitespace-separated int16 values, '#' comments. */
+static int load_dist(const char *name, int16_t **ret, size_t *ret_n, char *err, size_t errlen)
+{
+        static const char *const dirs[] = {"/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/tc",
+                                           "/usr/lib64/tc", "/usr/local/lib/tc", "/lib/tc"};
+        for (size_t d = 0; d < FL_ARRAY_SIZE(dirs); d++) {
+                char path[256];
+                snprintf(path, sizeof(path), "%s/%s.dist", dirs[d], name);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                if (!f)
+                        continue;
+                size_t cap = 4096, n = 0;
+                int16_t *v = malloc(cap * sizeof(*v));
+                char line[1024];
+                while (v && fgets(line, sizeof(line), f)) {
+                        if (line[0] == '#')
+                                continue;
+                        char *p = line, *end;
+                        for (;;) {
+                                long x = strtol(p, &end, 10);
+                                if (end == p)
+                                        break;
+                                if (n == cap) {
+                                        /* Real tables hold 4096 entries; cap at 64 Ki. */
+                                        if (cap >= 65536) {
+                                                free(v);
+                                                snprintf(err, errlen, "%s: table too large", path);
+                                                return -EFBIG;
+                                        }
+                                        int16_t *nv = realloc(v, 2 * cap * sizeof(*v));
+                                        if (!nv) {
+                                                free(v);
+                                                return -ENOMEM;
+                                        }
+                                        v = nv;
+                                        cap *= 2;
+                                }
+                                v[n++] = (int16_t)x;
+                                p = end;
+                        }
+                }
+                if (!v)
+                        return -ENOMEM;
+                *ret = v;
+                *ret_n = n;
+                return 0;
+        }
+        snprintf(err, errlen, "distribution \"%s\" not found (iproute2's %s.dist)", name, name);
+        return -ENOENT;
+}
+
+static uint32_t bp_to_prob(uint32_t bp)
+{
+        /* netem scales probabilities to the full u32 range. */
+        return bp >= 10000 ? UINT32_MAX : (uint32_t)(((uint64_t)bp * UINT32_MAX) / 10000u);
+}
+
+static int add_netem(struct nl_sock *sk, int ifindex, const struct agent_netem *ne, char *err,
+                     size_t errlen)
+{
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        if (!q)
+                return -ENOMEM;
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), AGENT_QDISC_CLASS);
+        rtnl_tc_set_handle(TC_CAST(q), NETEM_HANDLE);
+        int rv = rtnl_tc_set_kind(TC_CAST(q), "netem");
+        if (rv < 0) {
+                rtnl_qdisc_put(q);
+                return nl_fail(rv, "netem", err, errlen);
+        }
+        rtnl_netem_set_limit(q, (int)(ne->limit ? ne->limit : 10000));
+        if (ne->delay_us) {
+                rtnl_netem_set_delay(q, (int)ne->delay_us);
+                rtnl_netem_set_jitter(q, (int)ne->jitter_us);
+                rtnl_netem_set_delay_correlation(q, (int)bp_to_prob(ne->delay_corr_bp));
+        }
+        if (ne->distribution[0]) {
+                int16_t *tab = NULL;
+                size_t n = 0;
+                if ((rv = load_dist(ne->distribution, &tab, &n, err, errlen)) < 0) {
+                        rtnl_qdisc_put(q);
+                        return rv;
+                }
+                rv = rtnl_netem_set_delay_distribution_data(q, tab, n);
+                free(tab);
+                if (rv < 0) {
+                        rtnl_qdisc_put(q);
+                        return nl_fail(rv, "netem distribution", err, errlen);
+                }
+        }
+        if (ne->loss_bp) {
+                rtnl_netem_set_loss(q, (int)bp_to_prob(ne->loss_bp));
+                rtnl_netem_set_loss_correlation(q, (int)bp_to_prob(ne->loss_corr_bp));
+        }
+        if (ne->duplicate_bp) {
+                rtnl_netem_set_duplicate(q, (int)bp_to_prob(ne->duplicate_bp));
+                rtnl_netem_set_duplicate_correlation(q, (int)bp_to_prob(ne->duplicate_corr_bp));
+        }
+        if (ne->corrupt_bp) {
+                rtnl_netem_set_corruption_probability(q, (int)bp_to_prob(ne->corrupt_bp));
+                rtnl_netem_set_corruption_correlation(q, (int)bp_to_prob(ne->corrupt_corr_bp));
+        }
+        if (ne->reorder_bp) {
+                rtnl_netem_set_reorder_probability(q, (int)bp_to_prob(ne->reorder_bp));
+                rtnl_netem_set_reorder_correlation(q, (int)bp_to_prob(ne->reorder_corr_bp));
+                rtnl_netem_set_gap(q, 0);
+        }
+        rv = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_EXCL);
+        rtnl_qdisc_put(q);
+        return rv < 0 ? nl_fail(rv, "adding netem", err, errlen) : 0;
+}
+
+int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        char kind[32];
+        uint32_t handle = 0;
+        bool is_default = true;
+        int rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err, errlen);
+        if (rv < 0)
+                return rv;
+        if (handle == ROOT_HANDLE) {
+                snprintf(err, errlen, "interface already carries a faultline qdisc fault");
+                return -EEXIST;
+        }
+        if ((rv = open_sock(&sk, err, errlen)) < 0)
+                return rv;
+
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        struct rtnl_class *c = rtnl_class_alloc();
+        if (!q || !c) {
+                rtnl_qdisc_put(q);
+                rtnl_class_put(c);
+                return -ENOMEM;
+        }
+        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+        rtnl_tc_set_handle(TC_CAST(q), ROOT_HANDLE);
+        rv = rtnl_tc_set_kind(TC_CAST(q), "htb");
+        /* defcls 0: unclassified packets bypass the classes ("direct"). */
+        if (rv >= 0)
+                rv = rtnl_htb_set_defcls(q, 0);
+        if (rv >= 0)
+                rv = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_REPLACE);
+        rtnl_qdisc_put(q);
+        if (rv < 0) {
+                rtnl_class_put(c);
+                return nl_fail(rv, "installing the htb root", err, errlen);
+        }
+
+        /* Line rate when no bandwidth is asked: 10 Gbit/s is beyond what
+         * a shaped test path carries, so only netem acts. */
+        uint64_t bytes = (s->rate_bps ? s->rate_bps : 10000000000ull) / 8;
+        uint32_t burst = s->burst ? s->burst : (uint32_t)(bytes / 250 > 1600 ? bytes / 250 : 1600);
+        rtnl_tc_set_ifindex(TC_CAST(c), ifindex);
+        rtnl_tc_set_parent(TC_CAST(c), ROOT_HANDLE);
+        rtnl_tc_set_handle(TC_CAST(c), AGENT_QDISC_CLASS);
+        rv = rtnl_tc_set_kind(TC_CAST(c), "htb");
+        if (rv >= 0)
+                rv = rtnl_htb_set_rate64(c, bytes);
+        if (rv >= 0)
+                rv = rtnl_htb_set_ceil64(c, bytes);
+        if (rv >= 0)
+                rv = rtnl_htb_set_rbuffer(c, burst);
+        if (rv >= 0)
+                rv = rtnl_htb_set_cbuffer(c, burst);
+        if (rv >= 0)
+                rv = rtnl_htb_set_quantum(c, 60000);
+        if (rv >= 0)
+                rv = rtnl_class_add(sk, c, NLM_F_CREATE | NLM_F_EXCL);
+        rtnl_class_put(c);
+        if (rv < 0)
+                return nl_fail(rv, "adding the htb class", err, errlen);
+        if (s->has_netem)
+                return add_netem(sk, ifindex, &s->netem, err, errlen);
+        return 0;
+}
+
+int agent_qdisc_verify(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        struct nl_cache *qc = NULL, *cc = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        if ((rv = rtnl_qdisc_alloc_cache(sk, &qc)) < 0)
+                return nl_fail(rv, "qdisc dump", err, errlen);
+        rv = -EIO;
+        struct rtnl_qdisc *root = rtnl_qdisc_get_by_parent(qc, ifindex, TC_H_ROOT);
+        if (!root || rtnl_tc_get_handle(TC_CAST(root)) != ROOT_HANDLE ||
+            strcmp(rtnl_tc_get_kind(TC_CAST(root)), "htb") != 0) {
+                snprintf(err, errlen, "root qdisc is not faultline's htb");
+                goto out;
+        }
+        if (rtnl_class_alloc_cache(sk, ifindex, &cc) < 0) {
+                snprintf(err, errlen, "class dump failed");
+                goto out;
+        }
+        struct rtnl_class *c = rtnl_class_get(cc, ifindex, AGENT_QDISC_CLASS);
+        uint64_t rate = 0;
+        if (!c || rtnl_htb_get_rate64(c, &rate) < 0) {
+                if (c)
+                        rtnl_class_put(c);
+                snprintf(err, errlen, "faultline's htb class is missing");
+                goto out;
+        }
+        rtnl_class_put(c);
+        if (s->rate_bps && rate != s->rate_bps / 8) {
+                snprintf(err, errlen, "class rate reads back %llu B/s, asked %llu B/s",
+                         (unsigned long long)rate, (unsigned long long)(s->rate_bps / 8));
+                goto out;
+        }
+        if (s->has_netem) {
+                struct rtnl_qdisc *ne = rtnl_qdisc_get(qc, ifindex, NETEM_HANDLE);
+                if (!ne) {
+                        snprintf(err, errlen, "netem qdisc missing");
+                        goto out;
+                }
+                int d = rtnl_netem_get_delay(ne);
+                /* Read-back goes through the kernel's tick conversion:
+                 * allow one microsecond of rounding. */
+                bool ok = !s->netem.delay_us ||
+                          (d >= 0 && (uint32_t)d + 1 >= s->netem.delay_us &&
+                           (uint32_t)d <= s->netem.delay_us + 1);
+                if (s->netem.loss_bp && rtnl_netem_get_loss(ne) == 0)
+                        ok = false;
+                rtnl_qdisc_put(ne);
+                if (!ok) {
+                        snprintf(err, errlen, "netem parameters did not read back as set");
+                        goto out;
+                }
+        }
+        rv = 0;
+out:
+        if (root)
+                rtnl_qdisc_put(root);
+        nl_cache_free(qc);
+        if (cc)
+                nl_cache_free(cc);
+        return rv;
+}
+
+int agent_qdisc_remove(int ifindex, json_t *snapshot, char *err, size_t errlen)
+{
+        char kind[32];
+        uint32_t handle = 0;
+        bool is_default = true;
+        int rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err, errlen);
+        if (rv == -ENODEV)
+                return 0;
+        if (rv < 0)
+                return rv;
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        if ((rv = open_sock(&sk, err, errlen)) < 0)
+                return rv;
+        if (handle == ROOT_HANDLE) {
+                struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+                if (!q)
+                        return -ENOMEM;
+                rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+                rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+                rtnl_tc_set_handle(TC_CAST(q), ROOT_HANDLE);
+                rv = rtnl_qdisc_delete(sk, q);
+                rtnl_qdisc_put(q);
+                if (rv < 0 && rv != -NLE_OBJ_NOTFOUND && rv != -NLE_NODEV)
+                        return nl_fail(rv, "deleting faultline's root qdisc", err, errlen);
+        } else if (snapshot && json_array_size(snapshot) > 0) {
+                /* Someone else's root is in place: ours is already gone and
+                 * the snapshot must not fight it. */
+                return 0;
+        }
+        if (snapshot && json_array_size(snapshot) > 0)
+                return replay(sk, snapshot, err, errlen);
+        return 0;
+}
+
+/* Probe in a throw-away network namespace so nothing on the host moves. */
+static int probe_kind(const char *kind)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNET) < 0)
+                        _exit(2);
+                struct nl_sock *sk = nl_socket_alloc();
+                if (!sk || nl_connect(sk, NETLINK_ROUTE) < 0)
+                        _exit(2);
+                struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+                rtnl_tc_set_ifindex(TC_CAST(q), 1); /* lo */
+                rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+                rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(1, 0));
+                if (rtnl_tc_set_kind(TC_CAST(q), kind) < 0)
+                        _exit(3);
+                _exit(rtnl_qdisc_add(sk, q, NLM_F_CREATE) < 0 ? 1 : 0);
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+}
+
+const char *agent_qdisc_unavailable(const char *kind)
+{
+        static struct {
+                char kind[16];
+                int state; /* 1 ok, 2 missing */
+                char why[160];
+        } cache[4];
+        for (size_t i = 0; i < FL_ARRAY_SIZE(cache); i++) {
+                if (cache[i].state && strcmp(cache[i].kind, kind) == 0)
+                        return cache[i].state == 1 ? NULL : cache[i].why;
+                if (!cache[i].state) {
+                        int rv = probe_kind(kind);
+                        snprintf(cache[i].kind, sizeof(cache[i].kind), "%s", kind);
+                        cache[i].state = rv == 0 ? 1 : 2;
+                        if (rv == 1)
+                                snprintf(cache[i].why, sizeof(cache[i].why),
+                                         "kernel has no sch_%s (module missing or not loadable)",
+                                         kind);
+                        else if (rv != 0)
+                                snprintf(cache[i].why, sizeof(cache[i].why),
+                                         "cannot probe for sch_%s (no CAP_NET_ADMIN or no "
+                                         "network namespaces)",
+                                         kind);
+                        return cache[i].state == 1 ? NULL : cache[i].why;
+                }
+        }
+        return NULL;
+}

@@ -1,0 +1,75 @@
+/* Traffic-control adapter (rtnetlink through libnl-route; no exec of tc).
+ *
+ * A qdisc fault installs, on one interface's egress:
+ *
+ *   root  htb  fa17:   (no default class: unclassified packets go out
+ *                       "direct", unshaped and undelayed)
+ *    └─ class fa17:1   rate = the fault's bandwidth, or line rate
+ *        └─ netem fa18: (delay/loss/corrupt/duplicate/reorder), optional
+ *
+ * Packets reach fa17:1 only when nftables set skb->priority to fa17:1 (see
+ * agent/faults/net_common.c): the fault's selectors (CIDRs, ports,
+ * protocol, cgroup) live in one place, for IPv4 and IPv6 alike, and
+ * untargeted traffic never enters the class.
+ *
+ * An existing non-default root qdisc is never deleted blindly: the caller
+ * snapshots it (raw netlink dump of its qdiscs, classes and filters,
+ * journaled) and agent_qdisc_remove() replays the snapshot. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_QDISC_MAJOR 0xfa17u
+#define AGENT_NETEM_MAJOR 0xfa18u
+#define AGENT_QDISC_CLASS ((AGENT_QDISC_MAJOR << 16) | 1u)
+
+struct agent_netem {
+        uint32_t delay_us, jitter_us;
+        uint32_t delay_corr_bp; /* basis points, like every percentage here */
+        char distribution[16];  /* "", "normal", "pareto", "paretonormal" */
+        uint32_t loss_bp, loss_corr_bp;
+        uint32_t corrupt_bp, corrupt_corr_bp;
+        uint32_t duplicate_bp, duplicate_corr_bp;
+        uint32_t reorder_bp, reorder_corr_bp;
+        uint32_t limit; /* packets queued in netem; 0 = kernel default (1000) */
+};
+
+struct agent_qdisc_spec {
+        uint64_t rate_bps;  /* bits/s for the class; 0 = line rate (no shaping) */
+        uint32_t burst;     /* bytes; 0 = derived from the rate */
+        bool has_netem;
+        struct agent_netem netem;
+};
+
+/* Root qdisc of ifindex: kind and handle. is_default: the kernel's own
+ * (handle 0:), which we may replace and later simply delete. */
+int agent_qdisc_root(int ifindex, char *kind, size_t kind_size, uint32_t *ret_handle,
+                     bool *ret_is_default, char *err, size_t errlen);
+
+/* Raw dump of every qdisc, class and filter on ifindex, as a JSON array of
+ * {"type": RTM_NEW*, "msg": base64}. */
+int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen);
+
+/* Replace the root with our htb tree. Fails with -EEXIST if the root is
+ * already ours (one qdisc fault per interface). */
+int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen);
+
+/* Read back: root is ours, the class has the rate, netem the parameters. */
+int agent_qdisc_verify(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen);
+
+/* Remove our root if it is ours (otherwise leave the interface alone),
+ * then replay snapshot if given. Idempotent; a vanished interface is
+ * success (its qdiscs vanished with it). */
+int agent_qdisc_remove(int ifindex, json_t *snapshot, char *err, size_t errlen);
+
+/* NULL if this kernel can run the qdisc kind ("htb", "netem"), else a
+ * reason. Probed once, in a throw-away network namespace. */
+const char *agent_qdisc_unavailable(const char *kind);
+
+/* Interface index for a name; -ENODEV. */
+int agent_ifindex(const char *name);
+/* Egress interface the kernel would use to reach addr (IPv4/IPv6 text). */
+int agent_route_ifname(const char *addr, char *ifname, size_t size);

@@ -1,0 +1,66 @@
+/* Helpers shared by the faultline benchmarks: child processes the bench
+ * owns (agents, sleep targets), scratch directories, timing and
+ * percentiles.
+ *
+ * Every process started here is recorded and is stopped by
+ * bench_cleanup() (SIGTERM, then SIGKILL after a bounded wait), and every
+ * directory made here is removed by it. Children also get
+ * PR_SET_PDEATHSIG, so a bench killed with SIGKILL still takes its agents
+ * and sleep targets with it. Nothing here touches a process the bench did
+ * not start. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fl_transport.h"
+
+#define BENCH_MAX_CHILDREN 256
+#define BENCH_MAX_DIRS     160
+
+/* Set by SIGINT/SIGTERM (installed by bench_init); loops poll it. */
+extern volatile int bench_stop_requested;
+
+/* Install signal handlers and register bench_cleanup with atexit. */
+void bench_init(void);
+/* Stop every child and remove every directory recorded so far. */
+void bench_cleanup(void);
+
+uint64_t bench_now_ns(void);
+
+/* mkdtemp("<parent>/fl-bench-<tag>-XXXXXX"), mode 0700, recorded for
+ * removal. Writes the path to ret[size]. 0 or -errno. */
+int bench_mkdtemp(const char *parent, const char *tag, char *ret, size_t size);
+
+/* Start "agent --foreground --listen url --state-dir state_dir", stderr
+ * and stdout to log_path (or /dev/null when NULL). 0 and *ret_pid, or
+ * -errno. */
+int bench_spawn_agent(const char *agent, const char *url, const char *state_dir,
+                      const char *log_path, pid_t *ret_pid);
+/* Start "/bin/sleep 3600" as a fault target. 0 and *ret_pid, or -errno. */
+int bench_spawn_sleep(pid_t *ret_pid);
+/* fork+exec argv with stdout to out_path (NULL: /dev/null); wait for it,
+ * at most timeout_ms (then SIGKILL). Returns its exit status, or -errno /
+ * -ETIMEDOUT. */
+int bench_run(const char *const argv[], const char *out_path, int timeout_ms);
+/* Stop one recorded child now (SIGTERM, bounded wait, SIGKILL). */
+void bench_stop_child(pid_t pid);
+
+/* HELLO until the agent answers, at most timeout_ms. 0 or -ETIMEDOUT. */
+int bench_wait_agent(struct fl_conn *c, int timeout_ms);
+
+/* APPLY process-pause pid=<pid> for duration_ms under lease (ttl_ms).
+ * On success copies the fault id to ret_id. Returns 0, a transport -errno,
+ * or -EIO (agent said no; reason printed). */
+int bench_apply_pause(struct fl_conn *c, pid_t pid, const char *lease, uint64_t duration_ms,
+                      uint64_t ttl_ms, char ret_id[FL_ID_LEN]);
+int bench_revert(struct fl_conn *c, const char *fault_id);
+
+/* Summary of n samples (ns), sorted in place. Nearest-rank percentiles. */
+struct bench_stats {
+        size_t n;
+        double min_us, p50_us, p90_us, p99_us, max_us, mean_us;
+};
+void bench_stats_compute(uint64_t *ns, size_t n, struct bench_stats *ret);
+void bench_stats_print(const char *label, const struct bench_stats *s);

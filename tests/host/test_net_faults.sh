@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Network faults on this kernel (no sch_netem here: loss via nftables,
+# bandwidth via htb): real traffic between namespaces the test creates,
+# untargeted traffic untouched, and a revert that leaves nothing behind —
+# no `inet faultline` table, `tc qdisc show` exactly as before, including a
+# root qdisc the test installs first.
+. "$(dirname "$0")/lib.sh"
+t_setup
+command -v nft >/dev/null && command -v tc >/dev/null || skip "nft/tc (nftables, iproute2) needed to inspect state"
+NT=$FL_BUILD_DIR/tests/fl-nettool
+t_hosts 1
+t_inventory 1
+# A second address on the ops side: the "untargeted destination".
+ip -n "$OPS" addr add 10.231.1.3/24 dev "${T_ID}o1"
+t_agent 1
+H1="${T_ID}-h1"
+in_h1() { ip netns exec "$H1" "$@"; }
+in_ops() { ip netns exec "$OPS" "$@"; }
+no_table() { ! in_h1 nft list table inet faultline >/dev/null 2>&1; }
+# tc's view of eth0's qdiscs without packet counters (a recreated qdisc
+# starts its statistics from zero; its configuration must match exactly).
+qdiscs() { in_h1 tc qdisc show dev eth0 | sed -E 's/ direct_packets_stat [0-9]+//'; }
+
+# count_udp DST PORT N PPS: datagrams received at DST:PORT out of N sent from h1.
+count_udp() {
+  local dst=$1 port=$2 n=$3 pps=$4 secs
+  secs=$(( n / pps + 3 ))
+  in_ops "$NT" udp-sink "$dst" "$port" "$secs" >"$T_TMP/sink-$dst-$port.out" &
+  local sp=$!
+  sleep 0.3
+  in_h1 "$NT" udp-send "$dst" "$port" "$n" "$pps" >/dev/null
+  wait $sp
+  awk '{print $2}' "$T_TMP/sink-$dst-$port.out"
+}
+
+# --- net-loss 10 % over 20,000 packets, with a pre-existing root qdisc ----
+in_h1 tc qdisc add dev eth0 root handle 1: tbf rate 1gbit burst 1mb latency 50ms
+before=$(qdiscs)
+t_bg "$OPS" loss "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-loss percent=10 \
+  dst=10.231.1.1 protocol=udp --duration 30s
+t_wait_for 5 grep -q applied "$T_TMP/loss.log" || fail "net-loss not applied: $(cat $T_TMP/loss.log)"
+grep -q "backend nftables" "$T_TMP/loss.log" || fail "expected the nftables backend here (no netem): $(cat $T_TMP/loss.log)"
+got=$(count_udp 10.231.1.1 9000 20000 5000)
+other=$(count_udp 10.231.1.3 9001 5000 5000)
+loss=$(awk -v g="$got" 'BEGIN { printf "%.2f", 100 * (20000 - g) / 20000 }')
+log "targeted: $got of 20000 received (loss $loss %); untargeted: $other of 5000"
+awk -v l="$loss" 'BEGIN { exit !(l >= 9 && l <= 11) }' || fail "loss $loss % not within 10 ± 1"
+[ "$other" -eq 5000 ] || fail "untargeted destination lost packets: $other of 5000"
+pass "net-loss 10 %: measured $loss % over 20,000 packets, untargeted flow lost nothing"
+kill -INT "$(pgrep -f "inject h1 net-loss" | head -1)" 2>/dev/null
+t_wait_for 5 no_table || fail "inet faultline table left after revert: $(in_h1 nft list ruleset)"
+after=$(qdiscs)
+[ "$before" = "$after" ] || fail "tc qdisc changed: before [$before] after [$after]"
+pass "revert: no faultline table, tc qdisc exactly as before ($before)"
+
+# --- net-bandwidth over the pre-existing tbf: refused without force ------
+out=$(t_fl inject h1 net-bandwidth rate=8mbit dst=10.231.1.1 --duration 5s 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "force=true" || fail "foreign root qdisc not refused ($rc): $out"
+pass "foreign root qdisc refused without force: $(echo "$out" | head -1)"
+
+# --- with force=true: cap measured, untargeted unshaped, root restored ----
+t_bg "$OPS" bw "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-bandwidth rate=8mbit \
+  dst=10.231.1.1 force=true --duration 60s
+t_wait_for 5 grep -q applied "$T_TMP/bw.log" || fail "net-bandwidth not applied: $(cat $T_TMP/bw.log)"
+in_h1 tc qdisc show dev eth0 | grep -q "htb fa17:" || fail "no htb root: $(in_h1 tc qdisc show dev eth0)"
+tcp_mbit() {
+  in_ops "$NT" tcp-sink "$1" "$2" 8 >"$T_TMP/tcp-$1-$2.out" &
+  local sp=$!
+  sleep 0.3
+  in_h1 "$NT" tcp-send "$1" "$2" 4
+  wait $sp
+  awk '{print $6}' "$T_TMP/tcp-$1-$2.out"
+}
+capped=$(tcp_mbit 10.231.1.1 9100)
+free=$(tcp_mbit 10.231.1.3 9101)
+log "shaped flow: $capped Mbit/s (rate 8 mbit); untargeted: $free Mbit/s"
+awk -v r="$capped" 'BEGIN { exit !(r >= 7.2 && r <= 8.8) }' || fail "shaped throughput $capped Mbit/s not within 8 ± 10 %"
+awk -v r="$free" 'BEGIN { exit !(r > 40) }' || fail "untargeted flow was shaped too: $free Mbit/s"
+pass "net-bandwidth 8mbit: measured $capped Mbit/s; untargeted $free Mbit/s"
+kill -INT "$(pgrep -f "inject h1 net-bandwidth" | head -1)" 2>/dev/null
+t_wait_for 5 no_table || fail "table left after bandwidth revert"
+same_qdiscs() { [ "$(qdiscs)" = "$before" ]; }
+t_wait_for 5 same_qdiscs || fail "root not restored: [$(qdiscs)] vs [$before]"
+pass "bandwidth revert restored the foreign tbf root exactly"
+in_h1 tc qdisc del dev eth0 root
+
+# --- net-port-block (DNS style: udp) -------------------------------------
+t_bg "$OPS" pb "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-port-block port=9200 protocol=udp --duration 30s
+t_wait_for 5 grep -q applied "$T_TMP/pb.log" || fail "port-block not applied: $(cat $T_TMP/pb.log)"
+blocked=$(count_udp 10.231.1.1 9200 500 2000)
+open=$(count_udp 10.231.1.1 9201 500 2000)
+[ "$blocked" -eq 0 ] && [ "$open" -eq 500 ] || fail "port-block: port 9200 got $blocked, port 9201 got $open"
+pass "net-port-block: udp/9200 0 of 500, udp/9201 500 of 500"
+kill -INT "$(pgrep -f "inject h1 net-port-block" | head -1)" 2>/dev/null
+t_wait_for 5 no_table || fail "table left after port-block"
+
+# --- net-partition one direction -----------------------------------------
+t_bg "$OPS" part "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-partition peers=10.231.1.1/32 direction=ingress --duration 30s
+t_wait_for 5 grep -q applied "$T_TMP/part.log" || fail "partition not applied: $(cat $T_TMP/part.log)"
+# ingress cut: ops -> h1 dropped, h1 -> ops still flows.
+in_h1 "$NT" udp-sink 10.231.1.2 9300 3 >"$T_TMP/in.out" & sp=$!
+sleep 0.3; in_ops "$NT" udp-send 10.231.1.2 9300 200 1000 >/dev/null; wait $sp
+inbound=$(awk '{print $2}' "$T_TMP/in.out")
+outbound=$(count_udp 10.231.1.1 9301 200 1000)
+[ "$inbound" -eq 0 ] && [ "$outbound" -eq 200 ] || fail "ingress partition: inbound $inbound, outbound $outbound"
+pass "net-partition direction=ingress: inbound 0 of 200, outbound 200 of 200"
+kill -INT "$(pgrep -f "inject h1 net-partition" | head -1)" 2>/dev/null
+t_wait_for 5 no_table || fail "table left after partition"
+
+# --- partition of everything: control traffic exempt, abort gets through --
+out=$(t_fl inject h1 net-partition peers=0.0.0.0/0 --duration 5s 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q force || fail "host-wide partition without force not refused: $out"
+t_bg "$OPS" all "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-partition peers=0.0.0.0/0,::/0 force=true --duration 60s
+t_wait_for 5 grep -q applied "$T_TMP/all.log" || fail "full partition not applied: $(cat $T_TMP/all.log)"
+in_ops "$NT" tcp-connect 10.231.1.2 22 300 && true
+! in_h1 "$NT" tcp-connect 10.231.1.1 9999 300 || fail "traffic still flows under a full partition"
+t_fl status | grep -q net-partition || fail "status did not get through the partition"
+out=$(t_fl abort) || fail "abort did not get through: $out"
+echo "$out" | grep -q "1 fault(s) reverted" || fail "abort: $out"
+t_wait_for 5 no_table || fail "table left after abort"
+pass "full partition: status and abort reached the agent; abort reverted it"
+
+# --- crash safety: SIGKILL the agent with a network fault active ---------
+in_h1 tc qdisc add dev eth0 root handle 1: htb default 1
+before=$(qdiscs)
+t_bg "$OPS" crash1 "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-bandwidth rate=2mbit interface=eth0 force=true --duration 120s
+t_bg "$OPS" crash2 "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-loss percent=50 dst=10.231.1.3 --duration 120s
+t_wait_for 5 bash -c "grep -q applied $T_TMP/crash1.log && grep -q applied $T_TMP/crash2.log" || fail "crash faults not applied"
+kill -KILL "$AGENT_PID_1"; wait "$AGENT_PID_1" 2>/dev/null
+in_h1 nft list table inet faultline >/dev/null || fail "faults vanished without recovery?"
+t_bg "$H1" agent1b "$AGENT" --foreground --listen tcp://10.231.1.2:7070 --state-dir "$T_TMP/state1"
+t_wait_for 10 t_fl agents || fail "agent did not restart"
+no_table || fail "nft table left after restart: $(in_h1 nft list ruleset)"
+same_qdiscs || fail "qdisc not restored after crash: [$(qdiscs)] vs [$before]"
+pass "SIGKILL + restart: nftables rules gone, foreign htb root restored"

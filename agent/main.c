@@ -17,6 +17,10 @@
 #define EXIT_FAILURE_SYS 4
 
 static volatile sig_atomic_t stop_signal;
+/* The signal thread uses the server until the process exits, so it lives
+ * in a global: freeing it at exit could race that thread, and a global
+ * keeps it reachable for LeakSanitizer. */
+static struct fl_server *server;
 
 /* SIGTERM/SIGINT are blocked in every thread and taken by this one with
  * sigwait(): it records the signal and closes the server socket, which
@@ -248,8 +252,8 @@ int main(int argc, char **argv)
                        "listening on %s without TLS: any host that reaches this port can inject "
                        "faults; use tls+tcp:// or a loopback address",
                        cfg.listen);
-        struct fl_server *srv = NULL;
-        int rv = fl_server_open(cfg.listen, &srv);
+        int rv = fl_server_open(cfg.listen, &server);
+        struct fl_server *srv = server;
         if (rv < 0) {
                 fl_log(LOG_ERR, "cannot listen on %s: %s", cfg.listen, strerror(-rv));
                 agent_free(a);

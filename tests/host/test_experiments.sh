@@ -22,7 +22,9 @@ T_MOUNTS+=($DATA)
 t_hosts 4
 t_agent 2   # web-2
 t_agent 3   # db-1
-t_bg "${T_ID}-h1" httpd "$HTTPD" 10.231.1.2 8080
+# The storefront under a name of its own: other tests pause fl-demo-httpd by name.
+cp "$HTTPD" "$T_TMP/flgd-web"
+t_bg "${T_ID}-h1" httpd "$T_TMP/flgd-web" 10.231.1.2 8080
 t_victim fl-recs; recs=$T_LAST_PID
 t_victim fl-batch; batch=$T_LAST_PID
 t_wait_for 10 t_listening "${T_ID}-h1" 8080 || fail "storefront did not start"

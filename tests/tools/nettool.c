@@ -2,7 +2,9 @@
  * in packets and in time, and talks only to the address it is given (the
  * tests give addresses inside namespaces they created).
  *
- *   fl-nettool udp-sink ADDR PORT SECONDS        count datagrams; prints "received N"
+ *   fl-nettool udp-sink ADDR PORT SECONDS        count datagrams; prints "received N
+ *                                                reordered R" (R: datagrams whose sequence
+ *                                                number is below one already seen)
  *   fl-nettool udp-send ADDR PORT COUNT PPS      send COUNT 64-byte datagrams at PPS
  *   fl-nettool tcp-sink ADDR PORT SECONDS        accept one connection, discard; prints
  *                                                "bytes N seconds S mbit R"
@@ -91,7 +93,8 @@ int main(int argc, char **argv)
         if (strcmp(mode, "udp-sink") == 0 || strcmp(mode, "udp-echo") == 0) {
                 int fd = sock_for(argv[2], argv[3], SOCK_DGRAM, true, &ss, &len);
                 double deadline = now_s() + atof(argv[4]);
-                long n = 0;
+                long n = 0, reordered = 0;
+                uint32_t max_seq = 0;
                 while (wait_readable(fd, deadline) > 0) {
                         struct sockaddr_storage from;
                         socklen_t flen = sizeof(from);
@@ -99,10 +102,18 @@ int main(int argc, char **argv)
                         if (r < 0)
                                 continue;
                         n++;
+                        if (r >= 4) {
+                                uint32_t seq;
+                                memcpy(&seq, buf, sizeof(seq));
+                                if (n > 1 && seq < max_seq)
+                                        reordered++;
+                                if (seq > max_seq)
+                                        max_seq = seq;
+                        }
                         if (mode[4] == 'e')
                                 sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, flen);
                 }
-                printf("received %ld\n", n);
+                printf("received %ld reordered %ld\n", n, reordered);
                 return 0;
         }
         if (strcmp(mode, "udp-send") == 0) {
@@ -117,6 +128,8 @@ int main(int argc, char **argv)
                         double due = start + (double)i * gap;
                         while (now_s() < due)
                                 ;
+                        uint32_t seq = (uint32_t)i;
+                        memcpy(buf, &seq, sizeof(seq));
                         /* A drop in the output hook fails sendto with EPERM:
                          * that packet was "sent" as far as the test goes. */
                         if (sendto(fd, buf, 64, 0, (struct sockaddr *)&ss, len) == 64 ||

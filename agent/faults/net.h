@@ -33,16 +33,24 @@ struct net_sel {
         uint16_t dport[2], sport[2]; /* inclusive ranges */
         int proto;                   /* 0 any, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP */
         char cgroup[256];            /* cgroup v2 path below the cgroup2 mount, "" none */
+        char unit[128];              /* systemd unit to resolve to a cgroup, "" none */
+        char cg_nft[300];            /* cgroup as nftables names it (below /sys/fs/cgroup) */
+        unsigned cg_level;           /* its depth below the cgroup2 root */
         enum net_dir dir;
 };
 
 /* The keys net_sel_parse understands, for a fault's keys[] list. */
-#define NET_SEL_KEYS "interface", "dst", "src", "dport", "sport", "protocol", "cgroup", "direction"
+#define NET_SEL_KEYS                                                                               \
+        "interface", "dst", "src", "dport", "sport", "protocol", "cgroup", "unit", "direction"
 
 /* Parse the selector keys present in f->params. default_dir applies when
  * direction= is absent; allowed_dirs is a mask of what the fault supports. */
 int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir default_dir,
                   unsigned allowed_dirs, char *err, size_t errlen);
+
+/* Resolve s->cgroup / s->unit against this host's cgroup2 mount into
+ * s->cg_nft and s->cg_level (from prepare(): it looks at the system). */
+int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen);
 
 /* "10.0.0.0/8,fd00::/8" -> normalised list. */
 int net_parse_cidrs(const char *key, const char *v, struct net_cidr *out, size_t max,

@@ -2,6 +2,8 @@
  * network faults. See net.h. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <linux/pkt_sched.h>
 #include <math.h>
 
@@ -224,6 +226,23 @@ int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir d
                 }
                 snprintf(s->cgroup, sizeof(s->cgroup), "%s", v);
         }
+        if ((v = param(f, "unit"))) {
+                size_t n = strlen(v);
+                bool ok = n > 0 && n < sizeof(s->unit) && !strchr(v, '/') && v[0] != '.';
+                for (size_t i = 0; ok && i < n; i++)
+                        ok = isalnum((unsigned char)v[i]) || strchr("._-@:\\", v[i]);
+                if (!ok || !strchr(v, '.')) {
+                        snprintf(err, errlen, "unit=%s: expected a systemd unit like "
+                                              "nginx.service",
+                                 v);
+                        return -EINVAL;
+                }
+                if (s->cgroup[0]) {
+                        snprintf(err, errlen, "give unit= or cgroup=, not both");
+                        return -EINVAL;
+                }
+                snprintf(s->unit, sizeof(s->unit), "%s", v);
+        }
         if ((v = param(f, "direction"))) {
                 if (strcmp(v, "egress") == 0)
                         s->dir = NET_EGRESS;
@@ -252,6 +271,113 @@ int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir d
                         return -EINVAL;
                 }
         }
+        return 0;
+}
+
+/* ---- cgroup scope ----------------------------------------------------------- */
+
+/* Mount point of the cgroup2 hierarchy (unified, or hybrid's "unified"). */
+static int cgroup2_mount(char *buf, size_t size)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[1024];
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                /* "... mountpoint opts ... - fstype source superopts" */
+                char *dash = strstr(line, " - ");
+                if (!dash || strncmp(dash + 3, "cgroup2 ", 8) != 0)
+                        continue;
+                char *save = NULL, *tok = strtok_r(line, " ", &save);
+                for (int field = 0; tok && field < 4; field++)
+                        tok = strtok_r(NULL, " ", &save);
+                if (tok)
+                        return fl_strlcpy(buf, tok, size);
+        }
+        return -ENOENT;
+}
+
+/* Find the directory named unit below root (breadth-first, depth <= 4),
+ * the way systemd lays units out (system.slice/nginx.service). */
+static int find_unit(const char *root, const char *unit, char *rel, size_t size)
+{
+        char queue[64][256];
+        size_t head = 0, tail = 0;
+        queue[tail++][0] = 0;
+        while (head < tail) {
+                char *dir = queue[head++];
+                char path[600];
+                snprintf(path, sizeof(path), "%s/%s", root, dir);
+                DIR *d = opendir(path);
+                if (!d)
+                        continue;
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                                continue;
+                        char child[256];
+                        int n = snprintf(child, sizeof(child), "%s%s%s", dir, *dir ? "/" : "",
+                                         de->d_name);
+                        if (n < 0 || (size_t)n >= sizeof(child))
+                                continue;
+                        if (strcmp(de->d_name, unit) == 0) {
+                                closedir(d);
+                                return fl_strlcpy(rel, child, size);
+                        }
+                        unsigned depth = 1;
+                        for (const char *p = child; *p; p++)
+                                depth += *p == '/';
+                        if (depth < 4 && tail < FL_ARRAY_SIZE(queue))
+                                snprintf(queue[tail++], sizeof(queue[0]), "%s", child);
+                }
+                closedir(d);
+        }
+        return -ENOENT;
+}
+
+int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
+{
+        if (!s->cgroup[0] && !s->unit[0])
+                return 0;
+        char mnt[256];
+        if (cgroup2_mount(mnt, sizeof(mnt)) < 0) {
+                snprintf(err, errlen, "no cgroup2 hierarchy is mounted: cgroup=/unit= scoping "
+                                      "needs cgroup v2 (or a hybrid host's unified mount)");
+                return -EOPNOTSUPP;
+        }
+        /* nftables looks cgroup paths up below /sys/fs/cgroup. */
+        const char *prefix = NULL;
+        if (strcmp(mnt, "/sys/fs/cgroup") == 0)
+                prefix = "";
+        else if (strncmp(mnt, "/sys/fs/cgroup/", 15) == 0)
+                prefix = mnt + 15;
+        if (!prefix) {
+                snprintf(err, errlen, "cgroup2 is mounted at %s; nftables resolves cgroups only "
+                                      "below /sys/fs/cgroup",
+                         mnt);
+                return -EOPNOTSUPP;
+        }
+        char rel[256];
+        if (s->unit[0]) {
+                if (find_unit(mnt, s->unit, rel, sizeof(rel)) < 0) {
+                        snprintf(err, errlen, "unit %s has no cgroup below %s (not running?)",
+                                 s->unit, mnt);
+                        return -ENOENT;
+                }
+        } else {
+                snprintf(rel, sizeof(rel), "%s", s->cgroup);
+        }
+        char full[600];
+        struct stat st;
+        snprintf(full, sizeof(full), "%s/%s", mnt, rel);
+        if (stat(full, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                snprintf(err, errlen, "cgroup %s does not exist", full);
+                return -ENOENT;
+        }
+        s->cg_level = 1;
+        for (const char *p = rel; *p; p++)
+                s->cg_level += *p == '/';
+        snprintf(s->cg_nft, sizeof(s->cg_nft), "%s%s%s", prefix, *prefix ? "/" : "", rel);
         return 0;
 }
 
@@ -332,12 +458,8 @@ static void add_common(struct sb *b, const struct net_sel *s, bool ingress)
                 add_ports(b, l4, "dport", s->dport);
         if (s->has_sport)
                 add_ports(b, l4, "sport", s->sport);
-        if (s->cgroup[0]) {
-                unsigned level = 1;
-                for (const char *p = s->cgroup; *p; p++)
-                        level += *p == '/';
-                sb_add(b, " socket cgroupv2 level %u \"%s\"", level, s->cgroup);
-        }
+        if (s->cg_nft[0])
+                sb_add(b, " socket cgroupv2 level %u \"%s\"", s->cg_level, s->cg_nft);
 }
 
 /* One rule per address family the selector names (or one rule when it
@@ -659,12 +781,17 @@ void net_sel_describe(const struct net_sel *s, char *buf, size_t size)
                 sb_add(&b, " sport=%u-%u", s->sport[0], s->sport[1]);
         if (s->cgroup[0])
                 sb_add(&b, " cgroup=%s", s->cgroup);
+        if (s->unit[0])
+                sb_add(&b, " unit=%s", s->unit);
 }
 
 int net_qfault_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
         struct net_qfault *q = f->priv;
         char desc[FL_NAME_LEN];
+        int crv = net_sel_resolve_cgroup(&q->sel, err, errlen);
+        if (crv < 0)
+                return crv;
         if (q->use_nft_loss) {
                 net_sel_describe(&q->sel, desc, sizeof(desc));
                 snprintf(f->target, sizeof(f->target), "%s", desc);

@@ -10,7 +10,7 @@ struct port_block_priv {
 };
 
 static const char *const port_block_keys[] = {"port", "protocol", "direction", "dst", "src",
-                                              "interface", "action", "cgroup", NULL};
+                                              "interface", "action", "cgroup", "unit", NULL};
 
 static void port_block_destroy(struct agent_fault *f)
 {
@@ -54,6 +54,9 @@ static int port_block_validate(struct agent_fault *f, char *err, size_t errlen)
 static int port_block_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
         struct port_block_priv *p = f->priv;
+        int rv = net_sel_resolve_cgroup(&p->sel, err, errlen);
+        if (rv < 0)
+                return rv;
         const char *proto = p->sel.proto == IPPROTO_TCP   ? "tcp"
                             : p->sel.proto == IPPROTO_UDP ? "udp"
                                                           : "tcp+udp";

@@ -2,16 +2,36 @@
  * jitter=, correlation=, distribution= normal|pareto|paretonormal|uniform. */
 #include "faults/net.h"
 #include "fl_util.h"
+#include "nl/nfqueue.h"
 
-static const char *const delay_keys[] = {"delay", "jitter", "correlation", "distribution", "limit",
+/* Backend: netem where the kernel has it, else the NFQUEUE delayer. */
+struct delay_priv {
+        struct net_qfault q; /* first: the generic qdisc hooks use it */
+        bool nfq;
+        pid_t worker;
+};
+
+static const char *const delay_keys[] = {"delay", "jitter", "correlation", "distribution", "limit", "backend",
                                          "force", NET_SEL_KEYS, NULL};
 
 static int delay_validate(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q;
-        int rv = net_qfault_begin(f, &q, err, errlen);
+        net_qfault_destroy(f);
+        struct delay_priv *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        f->priv = p;
+        struct net_qfault *q = &p->q;
+        int rv = net_sel_parse(f, &q->sel, NET_EGRESS, NET_EGRESS, err, errlen);
         if (rv < 0)
-                return rv;
+                goto fail;
+        const char *backend = fl_params_get(f->params, f->n_params, "backend");
+        if (backend && strcmp(backend, "auto") != 0 && strcmp(backend, "netem") != 0 &&
+            strcmp(backend, "nfqueue") != 0) {
+                snprintf(err, errlen, "backend=%s: expected auto, netem or nfqueue", backend);
+                rv = -EINVAL;
+                goto fail;
+        }
         struct agent_netem *ne = &q->spec.netem;
         q->spec.has_netem = true;
         const char *dist = fl_params_get(f->params, f->n_params, "distribution");
@@ -53,9 +73,98 @@ fail:
         return rv;
 }
 
+/* NFQUEUE backend: the worker first (so no packet waits on an unbound
+ * queue), then the rule that feeds it. */
+static int delay_apply(struct agent_fault *f, char *err, size_t errlen)
+{
+        struct delay_priv *p = f->priv;
+        if (!p->nfq)
+                return net_qfault_apply(f, err, errlen);
+        /* Queue number from the fault id; walk on if another listener has it. */
+        uint32_t h = 2166136261u;
+        for (const char *c = f->id; *c; c++)
+                h = (h ^ (uint8_t)*c) * 16777619u;
+        int rv = -EBUSY;
+        uint16_t queue = 0;
+        for (int i = 0; i < 16 && rv == -EBUSY; i++) {
+                queue = (uint16_t)(0x4000 + (h + (uint32_t)i) % 0x4000);
+                rv = agent_nfq_delayer_start(queue, p->q.spec.netem.delay_us,
+                                             p->q.spec.netem.jitter_us, &p->worker, err, errlen);
+        }
+        if (rv < 0)
+                return rv;
+        json_object_set_new(f->undo, "queue", json_integer(queue));
+        json_object_set_new(f->undo, "worker", json_integer(p->worker));
+        char action[64];
+        snprintf(action, sizeof(action), "queue num %u bypass", queue);
+        return net_nft_apply(f, &p->q.sel, NULL, action, err, errlen);
+}
+
+static int delay_verify(struct agent_fault *f, char *err, size_t errlen)
+{
+        struct delay_priv *p = f->priv;
+        if (!p->nfq)
+                return net_qfault_verify(f, err, errlen);
+        if (!agent_nfq_delayer_alive(p->worker)) {
+                snprintf(err, errlen, "NFQUEUE delayer exited");
+                return -EIO;
+        }
+        return net_nft_verify(f, err, errlen);
+}
+
+static int delay_revert(struct agent_fault *f, char *err, size_t errlen)
+{
+        /* Rule first, so nothing is queued to a worker that is going away
+         * (bypass would pass it anyway). After an agent restart the worker
+         * is already gone with its parent; stop() ignores foreign pids. */
+        int rv = net_qfault_revert(f, err, errlen);
+        json_t *w = json_object_get(f->undo, "worker");
+        if (w)
+                agent_nfq_delayer_stop((pid_t)json_integer_value(w));
+        return rv;
+}
+
+static const char *delay_supported(void)
+{
+        const char *no_netem = net_netem_supported();
+        return no_netem && agent_nfq_unavailable() ? no_netem : NULL;
+}
+
 static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q = f->priv;
+        struct delay_priv *p = f->priv;
+        struct net_qfault *q = &p->q;
+        const char *backend = fl_params_get(f->params, f->n_params, "backend");
+        const char *no_netem = net_netem_supported(), *no_nfq = agent_nfq_unavailable();
+        bool want_nfq = backend && strcmp(backend, "nfqueue") == 0;
+        bool want_netem = backend && strcmp(backend, "netem") == 0;
+        if (want_netem && no_netem) {
+                snprintf(err, errlen, "backend=netem unavailable: %s", no_netem);
+                return -EOPNOTSUPP;
+        }
+        p->nfq = want_nfq || (!want_netem && no_netem);
+        if (p->nfq) {
+                if (no_nfq) {
+                        snprintf(err, errlen, "no delay backend: %s; and the NFQUEUE fallback: %s",
+                                 no_netem ? no_netem : "netem not chosen", no_nfq);
+                        return -EOPNOTSUPP;
+                }
+                if (q->spec.netem.distribution[0] || q->spec.netem.delay_corr_bp) {
+                        snprintf(err, errlen, "the NFQUEUE delayer does uniform jitter only: "
+                                              "drop distribution=/correlation= or use netem");
+                        return -EOPNOTSUPP;
+                }
+                int rv = net_sel_resolve_cgroup(&q->sel, err, errlen);
+                if (rv < 0)
+                        return rv;
+                char desc[FL_NAME_LEN];
+                net_sel_describe(&q->sel, desc, sizeof(desc));
+                snprintf(f->target, sizeof(f->target), "%.200s delay=%uus jitter=%uus", desc,
+                         q->spec.netem.delay_us, q->spec.netem.jitter_us);
+                snprintf(f->backend, sizeof(f->backend), "nfqueue");
+                json_object_set_new(f->undo, "backend", json_string("nfqueue"));
+                return 0;
+        }
         int rv = net_qfault_prepare(f, err, errlen);
         if (rv == 0) {
                 size_t len = strlen(f->target);
@@ -69,11 +178,11 @@ const struct fault_ops agent_fault_net_delay = {
         .kind = "net-delay",
         .help = "add latency (netem): delay=100ms jitter=10ms correlation=25% distribution=normal",
         .keys = delay_keys,
-        .supported = net_netem_supported,
+        .supported = delay_supported,
         .validate = delay_validate,
         .prepare = delay_prepare,
-        .apply = net_qfault_apply,
-        .verify = net_qfault_verify,
-        .revert = net_qfault_revert,
+        .apply = delay_apply,
+        .verify = delay_verify,
+        .revert = delay_revert,
         .destroy = net_qfault_destroy,
 };

@@ -20,6 +20,13 @@ static struct nft_ctx *get_ctx(void)
         return ctx;
 }
 
+void agent_nft_reset(void)
+{
+        if (ctx)
+                nft_ctx_free(ctx);
+        ctx = NULL;
+}
+
 static void copy_error(struct nft_ctx *c, char *err, size_t errlen)
 {
         const char *e = nft_ctx_get_error_buffer(c);

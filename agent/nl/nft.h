@@ -31,6 +31,10 @@ int agent_nft_chain_rules(const char *chain, char *err, size_t errlen);
  * the table when no chain is left. Idempotent. */
 int agent_nft_delete_chains(const char *const *chains, size_t n, char *err, size_t errlen);
 
+/* Drop the cached context (its netlink socket belongs to the namespace it
+ * was opened in); the next call opens a new one. For forked probes. */
+void agent_nft_reset(void);
+
 /* NULL if nftables is usable here (a dry-run of our table succeeds), else
  * a reason. Cached after the first call. */
 const char *agent_nft_unavailable(void);

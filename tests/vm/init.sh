@@ -1,4 +1,5 @@
 #!/usr/bin/busybox sh
+# shellcheck shell=dash
 # /init of the VM lane's initramfs (PID 1 in the guest). Never run on a host.
 #
 # Kernel command line (set by run-vm.sh):

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Fixture for VM-lane cases: source it first thing in a case,
 #
 #   . "$(dirname "$0")/../lib-vm.sh"
@@ -21,6 +22,28 @@ fi
 . "$FL_SOURCE_DIR/tests/host/lib.sh"
 
 VM_CGROUPS=()
+
+# `ip netns exec` gives the command a fresh /sys (for the namespace's own
+# /sys/class/net) and so hides the cgroup2 mount at /sys/fs/cgroup. In this
+# shell (and so in t_bg, t_agent, t_fl, t_listening) `ip netns exec NS CMD`
+# mounts cgroup2 there again, in that command's private mount namespace,
+# before exec'ing CMD: agents in test namespaces see cgroup v2 as they would
+# on a real host. Other `ip` uses pass through unchanged.
+# A script, not a shell function: `ip netns exec ... &` must start the
+# command itself (every step execs), so $! is the command's pid and a
+# test's `kill -KILL` hits the agent, not a subshell in front of it.
+_vm_real_ip=$(command -v ip)
+mkdir -p /run/fl-vm-bin
+cat >/run/fl-vm-bin/ip <<EOS
+#!/usr/bin/bash
+if [ "\${1:-}" = netns ] && [ "\${2:-}" = exec ] && [ \$# -ge 4 ]; then
+  ns=\$3; shift 3
+  exec $_vm_real_ip netns exec "\$ns" /usr/bin/bash -c 'mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null; exec "\$@"' fl-netns "\$@"
+fi
+exec $_vm_real_ip "\$@"
+EOS
+chmod +x /run/fl-vm-bin/ip
+PATH=/run/fl-vm-bin:$PATH
 
 # Cgroups made with vm_cgroup are emptied (cgroup.kill) and removed after
 # lib.sh's own cleanup has stopped the test's processes.

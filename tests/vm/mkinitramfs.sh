@@ -98,7 +98,7 @@ elfs=("${tool_path[@]}" "${built_files[@]}")
 mapfile -t libs < <(
   for e in "${elfs[@]}"; do ldd "$e" 2>/dev/null || true; done |
     awk '{for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i}' | sort -u
-  for l in /usr/lib/x86_64-linux-gnu/libgcc_s.so.1; do [ -e "$l" ] && echo "$l"; done)
+  l=/usr/lib/x86_64-linux-gnu/libgcc_s.so.1; if [ -e "$l" ]; then echo "$l"; fi)
 for l in "${libs[@]}"; do [ -e "$l" ] || die "library $l (from ldd) missing"; done
 
 # Modules: closure of the wanted set over depmod's data, via the host's kmod.

@@ -72,6 +72,9 @@ out=$(t_fl agents) || fail "faultline agents: $out"
 echo "$out"
 echo "$out" | grep -q h1 || fail "h1 not in: $out"
 pass "agent answers faultline agents"
+ip netns exec "$H1" grep -q ' /sys/fs/cgroup cgroup2 ' /proc/self/mounts ||
+  fail "cgroup2 not visible under ip netns exec"
+pass "cgroup2 visible to processes in test namespaces"
 
 # process-pause round trip: paused, then resumed by the agent at 2 s.
 t_victim "flv$$"; victim=$T_LAST_PID

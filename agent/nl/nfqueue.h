@@ -1,0 +1,27 @@
+/* Userspace packet delayer for kernels without sch_netem (RHEL without
+ * kernel-modules-extra, minimal kernels): an nftables rule sends the
+ * selected packets to an NFQUEUE with `bypass`, and a worker process bound
+ * to that queue holds each packet for delay (± jitter) before accepting it.
+ *
+ * Failure direction: the worker dies with the agent (PR_SET_PDEATHSIG), and
+ * with no listener bound `bypass` lets packets through — a dead agent
+ * removes the delay, it never blackholes traffic. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Fork a worker bound to queue `queue` (0..65535). Returns 0 once the
+ * worker is bound and ready, with its pid; -EBUSY if the queue is taken. */
+int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us,
+                            pid_t *ret_pid, char *err, size_t errlen);
+/* Stop a worker this process started (SIGKILL + reap). A pid that is not
+ * our child (e.g. after an agent restart) is left alone. */
+void agent_nfq_delayer_stop(pid_t pid);
+/* True while our worker runs. */
+int agent_nfq_delayer_alive(pid_t pid);
+
+/* NULL if nftables can queue packets here (the `queue` expression), else
+ * a reason. Probed once in a throw-away network namespace. */
+const char *agent_nfq_unavailable(void);

@@ -28,7 +28,10 @@ $BB mount -t sysfs sys /sys
 $BB mkdir -p /dev/pts /dev/shm /sys/fs/cgroup
 $BB mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 $BB mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-$BB mount -t tmpfs -o mode=1777 tmpfs /tmp
+# No tmpfs over /tmp: the initramfs root is already RAM, and a checkout
+# that lives under /tmp (CI clones, scratch trees) is packed at its host
+# path, which a fresh mount would hide.
+$BB mkdir -p /tmp && $BB chmod 1777 /tmp
 $BB mount -t tmpfs -o mode=0755 tmpfs /run
 $BB mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 $BB ln -sf /proc/self/fd /dev/fd

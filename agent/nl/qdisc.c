@@ -488,59 +488,75 @@ static uint32_t bp_to_prob(uint32_t bp)
         return bp >= 10000 ? UINT32_MAX : (uint32_t)(((uint64_t)bp * UINT32_MAX) / 10000u);
 }
 
+/* The netem request is built here rather than with libnl's rtnl_netem_*:
+ * libnl 3.7 miscomputes the message length when a delay distribution is
+ * attached and sendmsg() reads past its buffer (ASan shows it). netem's
+ * TCA_OPTIONS is a struct tc_netem_qopt followed by nested attributes;
+ * nla_nest_start/end keep the lengths right. Latency and jitter go in
+ * 64-bit nanoseconds (TCA_NETEM_LATENCY64/JITTER64, Linux >= 4.15), so no
+ * psched tick conversion is needed. */
 static int add_netem(struct nl_sock *sk, int ifindex, const struct agent_netem *ne, char *err,
                      size_t errlen)
 {
-        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-        if (!q)
-                return -ENOMEM;
-        rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-        rtnl_tc_set_parent(TC_CAST(q), AGENT_QDISC_CLASS);
-        rtnl_tc_set_handle(TC_CAST(q), NETEM_HANDLE);
-        int rv = rtnl_tc_set_kind(TC_CAST(q), "netem");
-        if (rv < 0) {
-                rtnl_qdisc_put(q);
-                return nl_fail(rv, "netem", err, errlen);
-        }
-        rtnl_netem_set_limit(q, (int)(ne->limit ? ne->limit : 10000));
-        if (ne->delay_us) {
-                rtnl_netem_set_delay(q, (int)ne->delay_us);
-                rtnl_netem_set_jitter(q, (int)ne->jitter_us);
-                rtnl_netem_set_delay_correlation(q, (int)bp_to_prob(ne->delay_corr_bp));
-        }
-        if (ne->distribution[0]) {
-                int16_t *tab = NULL;
-                size_t n = 0;
-                if ((rv = load_dist(ne->distribution, &tab, &n, err, errlen)) < 0) {
-                        rtnl_qdisc_put(q);
-                        return rv;
-                }
-                rv = rtnl_netem_set_delay_distribution_data(q, tab, n);
+        int16_t *tab = NULL;
+        size_t tab_n = 0;
+        int rv;
+        if (ne->distribution[0] &&
+            (rv = load_dist(ne->distribution, &tab, &tab_n, err, errlen)) < 0)
+                return rv;
+
+        struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL);
+        if (!m) {
                 free(tab);
-                if (rv < 0) {
-                        rtnl_qdisc_put(q);
-                        return nl_fail(rv, "netem distribution", err, errlen);
-                }
+                return -ENOMEM;
         }
-        if (ne->loss_bp) {
-                rtnl_netem_set_loss(q, (int)bp_to_prob(ne->loss_bp));
-                rtnl_netem_set_loss_correlation(q, (int)bp_to_prob(ne->loss_corr_bp));
-        }
-        if (ne->duplicate_bp) {
-                rtnl_netem_set_duplicate(q, (int)bp_to_prob(ne->duplicate_bp));
-                rtnl_netem_set_duplicate_correlation(q, (int)bp_to_prob(ne->duplicate_corr_bp));
-        }
-        if (ne->corrupt_bp) {
-                rtnl_netem_set_corruption_probability(q, (int)bp_to_prob(ne->corrupt_bp));
-                rtnl_netem_set_corruption_correlation(q, (int)bp_to_prob(ne->corrupt_corr_bp));
-        }
-        if (ne->reorder_bp) {
-                rtnl_netem_set_reorder_probability(q, (int)bp_to_prob(ne->reorder_bp));
-                rtnl_netem_set_reorder_correlation(q, (int)bp_to_prob(ne->reorder_corr_bp));
-                rtnl_netem_set_gap(q, 0);
-        }
-        rv = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_EXCL);
-        rtnl_qdisc_put(q);
+        struct tcmsg t = {.tcm_family = AF_UNSPEC,
+                          .tcm_ifindex = ifindex,
+                          .tcm_handle = NETEM_HANDLE,
+                          .tcm_parent = AGENT_QDISC_CLASS};
+        struct tc_netem_qopt q = {
+                .limit = ne->limit ? ne->limit : 10000,
+                .loss = bp_to_prob(ne->loss_bp),
+                .duplicate = bp_to_prob(ne->duplicate_bp),
+                .gap = ne->reorder_bp ? 1 : 0, /* as tc does: reorder needs a gap */
+        };
+        struct tc_netem_corr corr = {.delay_corr = bp_to_prob(ne->delay_corr_bp),
+                                     .loss_corr = bp_to_prob(ne->loss_corr_bp),
+                                     .dup_corr = bp_to_prob(ne->duplicate_corr_bp)};
+        struct tc_netem_reorder reo = {.probability = bp_to_prob(ne->reorder_bp),
+                                       .correlation = bp_to_prob(ne->reorder_corr_bp)};
+        struct tc_netem_corrupt cor = {.probability = bp_to_prob(ne->corrupt_bp),
+                                       .correlation = bp_to_prob(ne->corrupt_corr_bp)};
+        int64_t lat_ns = (int64_t)ne->delay_us * 1000, jit_ns = (int64_t)ne->jitter_us * 1000;
+
+        rv = nlmsg_append(m, &t, sizeof(t), NLMSG_ALIGNTO);
+        if (rv >= 0)
+                rv = nla_put_string(m, TCA_KIND, "netem");
+        struct nlattr *opts = rv >= 0 ? nla_nest_start(m, TCA_OPTIONS) : NULL;
+        if (!opts)
+                rv = -NLE_NOMEM;
+        if (rv >= 0)
+                rv = nlmsg_append(m, &q, sizeof(q), NLMSG_ALIGNTO);
+        if (rv >= 0)
+                rv = nla_put(m, TCA_NETEM_CORR, sizeof(corr), &corr);
+        if (rv >= 0 && ne->reorder_bp)
+                rv = nla_put(m, TCA_NETEM_REORDER, sizeof(reo), &reo);
+        if (rv >= 0 && ne->corrupt_bp)
+                rv = nla_put(m, TCA_NETEM_CORRUPT, sizeof(cor), &cor);
+        if (rv >= 0 && lat_ns)
+                rv = nla_put_s64(m, TCA_NETEM_LATENCY64, lat_ns);
+        if (rv >= 0 && jit_ns)
+                rv = nla_put_s64(m, TCA_NETEM_JITTER64, jit_ns);
+        if (rv >= 0 && tab)
+                rv = nla_put(m, TCA_NETEM_DELAY_DIST, (int)(tab_n * sizeof(*tab)), tab);
+        if (rv >= 0)
+                rv = nla_nest_end(m, opts);
+        free(tab);
+        if (rv >= 0)
+                rv = nl_send_auto_complete(sk, m);
+        nlmsg_free(m);
+        if (rv >= 0)
+                rv = nl_wait_for_ack(sk);
         return rv < 0 ? nl_fail(rv, "adding netem", err, errlen) : 0;
 }
 

@@ -505,8 +505,13 @@ static int add_netem(struct nl_sock *sk, int ifindex, const struct agent_netem *
             (rv = load_dist(ne->distribution, &tab, &tab_n, err, errlen)) < 0)
                 return rv;
 
-        struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL);
-        if (!m) {
+        /* Room for a distribution table (4096 x int16 in iproute2's files);
+         * the default message size is one page. */
+        struct nl_msg *m = nlmsg_alloc_size(65536);
+        if (!m || !nlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, RTM_NEWQDISC, 0,
+                             NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL)) {
+                if (m)
+                        nlmsg_free(m);
                 free(tab);
                 return -ENOMEM;
         }

@@ -1,4 +1,5 @@
 /* libnftables wrapper for the agent's `inet faultline` table. */
+#include <malloc.h>
 #include <nftables/libnftables.h>
 
 #include "fl_log.h"
@@ -22,8 +23,12 @@ static struct nft_ctx *get_ctx(void)
 
 void agent_nft_reset(void)
 {
-        if (ctx)
+        if (ctx) {
                 nft_ctx_free(ctx);
+                /* A context holds caches of a megabyte or more; an idle
+                 * agent should not keep them resident. */
+                malloc_trim(0);
+        }
         ctx = NULL;
 }
 
@@ -166,7 +171,11 @@ int agent_nft_delete_chains(const char *const *chains, size_t n, char *err, size
                          AGENT_NFT_TABLE);
         if (!script[0])
                 return 0;
-        return agent_nft_run(script, err, errlen);
+        rv = agent_nft_run(script, err, errlen);
+        /* Last chain gone: nothing needs the context until the next fault. */
+        if (rv == 0 && total > 0 && left == 0)
+                agent_nft_reset();
+        return rv;
 }
 
 const char *agent_nft_unavailable(void)
@@ -188,6 +197,7 @@ const char *agent_nft_unavailable(void)
                         state = rv == 0 ? 1 : 2;
                         if (rv < 0)
                                 snprintf(why, sizeof(why), "nf_tables not usable: %s", err);
+                        agent_nft_reset();
                 }
         }
         return state == 1 ? NULL : why;

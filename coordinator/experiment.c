@@ -264,6 +264,8 @@ void coord_probe_free(struct coord_probe *p)
         free(p->expect.body_regex);
         free(p->expect.stdout_regex);
         free(p->expect.reply_regex);
+        free(p->expect.json_pointer);
+        free(p->expect.json_value);
         free(p->tcp.host);
         free(p->tcp.send);
         free(p->prom.url);
@@ -284,7 +286,8 @@ static const char *const http_keys[] = {"url", "method", "timeout", "headers", "
 static const char *const command_keys[] = {"argv", "timeout", "env", NULL};
 static const char *const expect_keys[] = {"status",       "max-latency", "body-regex", "exit-code",
                                           "stdout-regex", "reply-regex", "min-value",  "max-value",
-                                          "value",        "tolerance",   NULL};
+                                          "value",        "tolerance",   "json-pointer",
+                                          "json-value",   NULL};
 
 /* Which probe kind each kind-specific expect key belongs to. */
 static const struct {
@@ -295,7 +298,8 @@ static const struct {
     {"exit-code", COORD_PROBE_COMMAND},    {"stdout-regex", COORD_PROBE_COMMAND},
     {"reply-regex", COORD_PROBE_TCP},      {"min-value", COORD_PROBE_PROMETHEUS},
     {"max-value", COORD_PROBE_PROMETHEUS}, {"value", COORD_PROBE_PROMETHEUS},
-    {"tolerance", COORD_PROBE_PROMETHEUS},
+    {"tolerance", COORD_PROBE_PROMETHEUS},  {"json-pointer", COORD_PROBE_HTTP},
+    {"json-value", COORD_PROBE_HTTP},
 };
 
 static const char *probe_kind_word(enum coord_probe_kind k)
@@ -487,6 +491,25 @@ static void parse_expect(struct ectx *c, const yaml_node_t *n, struct coord_prob
                 parse_duration(c, v, "max-latency", &p->expect.max_latency_ms);
         if (k == COORD_PROBE_HTTP && (v = coord_ymap_get(&c->y, n, "body-regex")))
                 p->expect.body_regex = parse_regex(c, v, "body-regex");
+        if (k == COORD_PROBE_HTTP) {
+                yaml_node_t *jp = coord_ymap_get(&c->y, n, "json-pointer");
+                yaml_node_t *jv = coord_ymap_get(&c->y, n, "json-value");
+                const char *ps = jp ? coord_yscalar(&c->y, jp, "json-pointer") : NULL;
+                const char *vs = jv ? coord_yscalar(&c->y, jv, "json-value") : NULL;
+                if (jp && !jv)
+                        coord_yerr(&c->y, jp, "e.g. json-pointer: /status, json-value: ok",
+                                   "json-pointer needs json-value");
+                else if (jv && !jp)
+                        coord_yerr(&c->y, jv, "e.g. json-pointer: /status, json-value: ok",
+                                   "json-value needs json-pointer");
+                else if (ps && ps[0] && ps[0] != '/')
+                        coord_yerr(&c->y, jp, "RFC 6901: \"\" or a path like /a/0/b",
+                                   "json-pointer must be empty or start with '/', not '%s'", ps);
+                else if (ps && vs) {
+                        p->expect.json_pointer = xstrdup(c, ps);
+                        p->expect.json_value = xstrdup(c, vs);
+                }
+        }
         if (k == COORD_PROBE_COMMAND && (v = coord_ymap_get(&c->y, n, "stdout-regex")))
                 p->expect.stdout_regex = parse_regex(c, v, "stdout-regex");
         if (k == COORD_PROBE_TCP && (v = coord_ymap_get(&c->y, n, "reply-regex")))

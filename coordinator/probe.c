@@ -121,6 +121,89 @@ static void check_regex(regex_t *rx, const char *re, const struct outbuf *b, con
         }
 }
 
+/* ---- JSON pointer --------------------------------------------------------- */
+
+int coord_json_pointer_match(const char *body, const char *pointer, const char *want, char *got,
+                             size_t got_size)
+{
+        json_error_t jerr;
+        json_t *root = json_loads(body, JSON_DECODE_ANY, &jerr);
+        if (!root) {
+                snprintf(got, got_size, "body is not JSON (%s)", jerr.text);
+                return -EINVAL;
+        }
+        json_t *cur = root;
+        const char *p = pointer;
+        while (*p) {
+                /* *p == '/' (checked at parse time and here) */
+                if (*p != '/') {
+                        json_decref(root);
+                        snprintf(got, got_size, "bad pointer");
+                        return -EINVAL;
+                }
+                p++;
+                char tok[256];
+                size_t n = 0;
+                while (*p && *p != '/' && n + 1 < sizeof(tok)) {
+                        if (p[0] == '~' && (p[1] == '0' || p[1] == '1')) {
+                                tok[n++] = p[1] == '0' ? '~' : '/';
+                                p += 2;
+                        } else {
+                                tok[n++] = *p++;
+                        }
+                }
+                tok[n] = 0;
+                json_t *next = NULL;
+                if (json_is_object(cur)) {
+                        next = json_object_get(cur, tok);
+                } else if (json_is_array(cur)) {
+                        char *end = NULL;
+                        unsigned long idx = strtoul(tok, &end, 10);
+                        if (n && *end == 0 && (tok[0] != '0' || n == 1))
+                                next = json_array_get(cur, idx);
+                }
+                if (!next) {
+                        snprintf(got, got_size, "%s not found", pointer);
+                        json_decref(root);
+                        return -EINVAL;
+                }
+                cur = next;
+        }
+        int eq = 0;
+        if (json_is_string(cur)) {
+                eq = strcmp(json_string_value(cur), want) == 0;
+                snprintf(got, got_size, "\"%s\"", json_string_value(cur));
+        } else if (json_is_number(cur)) {
+                char *end = NULL;
+                double w = strtod(want, &end);
+                eq = end != want && *end == 0 && w == json_number_value(cur);
+                snprintf(got, got_size, "%g", json_number_value(cur));
+        } else if (json_is_boolean(cur) || json_is_null(cur)) {
+                const char *lit = json_is_null(cur) ? "null" : json_is_true(cur) ? "true" : "false";
+                eq = strcmp(lit, want) == 0;
+                snprintf(got, got_size, "%s", lit);
+        } else {
+                snprintf(got, got_size, "%s", json_is_object(cur) ? "an object" : "an array");
+        }
+        json_decref(root);
+        return eq;
+}
+
+static void check_json(const struct coord_probe *p, const struct outbuf *b,
+                       struct coord_probe_result *res)
+{
+        if (!p->expect.json_pointer)
+                return;
+        char got[160];
+        int r = coord_json_pointer_match(b->data, p->expect.json_pointer, p->expect.json_value, got,
+                                         sizeof(got));
+        if (r != 1) {
+                detail_add(res, ", json %s is %s (expected %s)", p->expect.json_pointer, got,
+                           p->expect.json_value);
+                res->ok = false;
+        }
+}
+
 /* ---- HTTP ------------------------------------------------------------- */
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -419,6 +502,7 @@ int coord_http_op_finish(struct coord_http_op *op, int cr_, struct coord_probe_r
                          status, want, lat_ms);
         check_latency(p, res);
         check_regex(op->rx, p->expect.body_regex, &op->out, "body", res);
+        check_json(p, &op->out, res);
         coord_http_op_free(op);
         return 0;
 }

@@ -90,6 +90,9 @@ struct coord_probe_expect {
         int exit_code;           /* command exit code; default 0 */
         char *stdout_regex;      /* POSIX ERE on the first 64 KiB of stdout */
         char *reply_regex;       /* TCP: POSIX ERE on what the peer sent back */
+        char *json_pointer;      /* HTTP: RFC 6901 pointer into the JSON body */
+        char *json_value;        /* ...whose value must equal this (string, number,
+                                    true/false/null, compared by JSON type) */
         /* prometheus: value within [min, max]; value +- tolerance sets both */
         bool has_min, has_max;
         double min_value, max_value;
@@ -160,6 +163,14 @@ void *coord_http_op_easy(struct coord_http_op *op); /* the CURL * */
 int coord_http_op_finish(struct coord_http_op *op, int cr, struct coord_probe_result *res);
 /* Free without judging (cancelled). Accepts NULL. */
 void coord_http_op_free(struct coord_http_op *op);
+
+/* Resolve an RFC 6901 JSON pointer ("" = whole document, "/a/0/b~1c")
+ * in body and compare the value with want: strings exactly, numbers
+ * numerically, true/false/null by literal. Returns 1 if equal, 0 if not
+ * (with what was found in got), -EINVAL if body is not JSON or the pointer
+ * does not resolve (reason in got). */
+int coord_json_pointer_match(const char *body, const char *pointer, const char *want, char *got,
+                             size_t got_size);
 
 /* Compile-check a POSIX ERE. 0 or -EINVAL with the regerror text in err. */
 int coord_regex_check(const char *re, char *err, size_t errlen);

@@ -112,6 +112,7 @@ struct run {
 
         /* guardrails */
         atomic_bool breached;
+        atomic_bool abort_done; /* the breach's ABORT broadcast has finished */
         atomic_bool guard_stop;
         bool guard_running;
         pthread_t guard_thread;
@@ -779,6 +780,7 @@ static void guard_abort(struct run *r, size_t gi, const char *why, uint64_t samp
         }
         r->failures += all_ok ? 0 : 1;
         pthread_mutex_unlock(&r->lock);
+        atomic_store(&r->abort_done, true);
         say(r, true, "GUARDRAIL BREACHED: %s: %s", name, why);
         say(r, true, "abort: %u fault(s) reverted on %zu agent(s) %.1f ms after the breach%s",
             total, n, (double)(done_mono - det_mono) / 1000.0,
@@ -1681,6 +1683,16 @@ int coord_run(const char *path, const struct coord_run_opts *o)
                         exit_code = COORD_EXIT_FAILURE;
                         verdict = "error";
                         snprintf(reason, sizeof(reason), "a fault could not be applied");
+                }
+        }
+        /* A breach's ABORT broadcast is the revert; let it finish before
+         * the per-fault pass below, or both race to revert the same faults
+         * and the journal cannot say which did. Bounded by the call timeout. */
+        if (atomic_load(&r.breached)) {
+                uint64_t until = fl_now_mono_ms() + (uint64_t)o->call_timeout_ms + 1000;
+                while (!atomic_load(&r.abort_done) && fl_now_mono_ms() < until) {
+                        struct timespec ts = {.tv_nsec = 1000000};
+                        nanosleep(&ts, NULL);
                 }
         }
         bool drill_ok = finish_drill(&r);

@@ -325,7 +325,7 @@ static void assert_bounded_timeout(struct fl_conn *c, int timeout_ms)
         uint64_t el = fl_now_mono_ms() - t0;
         if (rv != -ETIMEDOUT)
                 fail_msg("fl_conn_call = %d, expected -ETIMEDOUT", rv);
-        if (el + 20 < (uint64_t)timeout_ms || el >= 2 * (uint64_t)timeout_ms)
+        if (el + 20 < (uint64_t)timeout_ms || el >= 4 * (uint64_t)timeout_ms)
                 fail_msg("timeout of %d ms took %llu ms", timeout_ms, (unsigned long long)el);
         assert_true(reply_is_zero(&rep));
 }
@@ -461,8 +461,9 @@ static void run_many(struct fl_conn **conns, int timeout_ms, int dead)
         for (int i = 0; i < N_SRV; i++)
                 fl_reply_free(&replies[i]);
         assert_int_equal(answered, N_SRV - 1);
-        /* Concurrent: about one timeout in all, not one per agent. */
-        if (el + 20 < (uint64_t)timeout_ms || el >= 2 * (uint64_t)timeout_ms)
+        /* Concurrent: about one timeout in all, not one per agent (8x).
+         * The upper bound leaves room for a loaded 2-core CI machine. */
+        if (el + 20 < (uint64_t)timeout_ms || el >= 4 * (uint64_t)timeout_ms)
                 fail_msg("broadcast with one dead agent took %llu ms (timeout %d ms)",
                          (unsigned long long)el, timeout_ms);
 }

@@ -1368,7 +1368,9 @@ static void default_lock_path(const char *exp_path, char *buf, size_t size)
                 dir = d;
         }
         mkdir(dir, 0755);
-        snprintf(buf, size, "%s/%s.lock", dir, base);
+        int n = snprintf(buf, size, "%s/%s.lock", dir, base);
+        if (n < 0 || (size_t)n >= size)
+                snprintf(buf, size, "/run/faultline/faultline.lock"); /* absurdly long name */
 }
 
 /* Take the lock. Returns an fd (kept open for the whole run), or -EBUSY

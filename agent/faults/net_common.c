@@ -307,7 +307,9 @@ static int find_unit(const char *root, const char *unit, char *rel, size_t size)
         while (head < tail) {
                 char *dir = queue[head++];
                 char path[600];
-                snprintf(path, sizeof(path), "%s/%s", root, dir);
+                int pn = snprintf(path, sizeof(path), "%s/%s", root, dir);
+                if (pn < 0 || (size_t)pn >= sizeof(path))
+                        continue;
                 DIR *d = opendir(path);
                 if (!d)
                         continue;
@@ -377,7 +379,11 @@ int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
         s->cg_level = 1;
         for (const char *p = rel; *p; p++)
                 s->cg_level += *p == '/';
-        snprintf(s->cg_nft, sizeof(s->cg_nft), "%s%s%s", prefix, *prefix ? "/" : "", rel);
+        int n = snprintf(s->cg_nft, sizeof(s->cg_nft), "%s%s%s", prefix, *prefix ? "/" : "", rel);
+        if (n < 0 || (size_t)n >= sizeof(s->cg_nft)) {
+                snprintf(err, errlen, "cgroup path too long");
+                return -ENAMETOOLONG;
+        }
         return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "fault.h"
+#include "fl_tls.h"
+#include "fl_transport.h"
 #include "fl_wire.h"
 
 #define AGENT_DEFAULT_LISTEN       "tcp://127.0.0.1:7070"
@@ -34,6 +36,21 @@ struct agent_policy {
         size_t n_protected_ports;
         char protected_cidrs[16][64];
         size_t n_protected_cidrs;
+        /* disk-fill and io-stress only under these directories (checked
+         * after resolving symlinks); none = anywhere. */
+        char allowed_paths[16][FL_VAL_LEN];
+        size_t n_allowed_paths;
+};
+
+/* Mutual TLS for a tls+tcp:// listen URL (docs/security.md). */
+struct agent_tls {
+        char ca[FL_VAL_LEN];
+        char cert[FL_VAL_LEN];
+        char key[FL_VAL_LEN];
+        /* Coordinator certificate names (CN or DNS SAN) that get service;
+         * none = any certificate the CA signed. */
+        char allowed_subjects[FL_TLS_MAX_SUBJECTS][FL_NAME_LEN];
+        size_t n_allowed_subjects;
 };
 
 struct agent_config {
@@ -41,6 +58,10 @@ struct agent_config {
         char state_dir[FL_VAL_LEN];
         int log_level;
         struct agent_policy policy;
+        struct agent_tls tls;
+        bool insecure;  /* plain tcp:// on a non-loopback address */
+        bool audit_log; /* also append audit records to <state-dir>/audit.log */
+        bool sandbox;   /* seccomp + capability drop after setup (default on) */
 };
 
 /* config.c */
@@ -88,3 +109,40 @@ size_t agent_active_count(const struct agent *a);
  * a reply frame (an error reply for undecodable input). */
 int agent_serve_frame(struct agent *a, const void *buf, size_t len, void **ret_buf,
                       size_t *ret_len);
+/* Same for a frame from peer (NULL: a local caller). A TLS peer whose
+ * certificate is not verified or not in tls.allowed-subjects gets a
+ * FL_ST_REFUSED reply and nothing else; every APPLY, REVERT and ABORT is
+ * audited with the peer's identity. */
+int agent_serve_frame_peer(struct agent *a, const struct fl_peer *peer, const void *buf, size_t len,
+                           void **ret_buf, size_t *ret_len);
+
+/* policy.c — rules beyond kind/duration/count that need the parameters.
+ * 0, or -EPERM with the reason in err. */
+int agent_policy_check_params(const struct agent_policy *p, const struct fault_ops *ops,
+                              const struct fl_param *params, size_t n, char *err, size_t errlen);
+
+/* audit.c — one record per fault applied, reverted or refused: a log line
+ * starting "AUDIT " and, when enabled, a JSON line in
+ * <state-dir>/audit.log. The actor is who the current request came from
+ * (set by the server around each request; "agent" for the agent's own
+ * timers, lease expiry and shutdown). */
+int agent_audit_open(const char *state_dir, char *err, size_t errlen);
+void agent_audit_set_actor(const char *who); /* NULL: the agent itself */
+const char *agent_audit_actor(void);
+/* action: "apply", "revert", "abort"...; result: "ok", "refused",
+ * "failed"...; any string may be NULL. */
+void agent_audit(const char *action, const char *kind, const char *id, const char *target,
+                 const char *lease, const char *result, const char *detail);
+
+/* sandbox.c — least privilege after setup (docs/security.md).
+ *
+ * Step 1, before any thread exists (capabilities are per thread and
+ * inherited by threads created later): keep only the capabilities faults
+ * need, empty the bounding and ambient sets, set PR_SET_NO_NEW_PRIVS.
+ * Step 2, once set-up is done: install the seccomp allow-list on every
+ * thread (TSYNC). Both return 0 or -errno with the step in err. */
+int agent_sandbox_drop_privileges(char *err, size_t errlen);
+int agent_sandbox_install_filter(char *err, size_t errlen);
+/* Does the allow-list admit this syscall name? 1 allowed, 0 denied with
+ * EPERM, -1 kills the process, -ENOENT unknown name (for tests/docs). */
+int agent_sandbox_verdict(const char *syscall_name);

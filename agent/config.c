@@ -20,6 +20,7 @@ void agent_config_defaults(struct agent_config *c)
         c->policy.allow_all_kinds = true;
         c->policy.protected_ports[0] = 22;
         c->policy.n_protected_ports = 1;
+        c->sandbox = true;
 }
 
 struct cfg_parse {
@@ -123,12 +124,11 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
                                 return rv;
                         for (size_t i = 0; i < pol->n_allowed_kinds; i++)
                                 if (!agent_fault_lookup(pol->allowed_kinds[i]))
-                                        return fail_at(
-                                                p,
-                                                yaml_document_get_node(
-                                                        p->doc, v->data.sequence.items.start[i]),
-                                                "allowed-faults: unknown fault kind \"%s\"",
-                                                pol->allowed_kinds[i]);
+                                        return fail_at(p,
+                                                       yaml_document_get_node(
+                                                           p->doc, v->data.sequence.items.start[i]),
+                                                       "allowed-faults: unknown fault kind \"%s\"",
+                                                       pol->allowed_kinds[i]);
                         pol->allow_all_kinds = false;
                 } else if (strcmp(key, "protected-processes") == 0) {
                         if ((rv = parse_string_list(p, v, key, &pol->protected_names[0][0], 16,
@@ -142,8 +142,10 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
                                 return rv;
                         for (size_t i = 0; i < n; i++) {
                                 if (fl_parse_u64(ports[i], &u) < 0 || u == 0 || u > 65535)
-                                        return fail_at(p, v, "protected-ports: \"%s\" is not a "
-                                                             "port 1..65535", ports[i]);
+                                        return fail_at(p, v,
+                                                       "protected-ports: \"%s\" is not a "
+                                                       "port 1..65535",
+                                                       ports[i]);
                                 pol->protected_ports[i] = (uint16_t)u;
                         }
                         pol->n_protected_ports = n;
@@ -159,11 +161,77 @@ static int parse_policy(struct cfg_parse *p, yaml_node_t *map, struct agent_poli
                                                     1, &n, e, sizeof(e)) < 0)
                                         return fail_at(p, v, "%s", e);
                         }
+                } else if (strcmp(key, "allowed-paths") == 0) {
+                        if ((rv = parse_string_list(p, v, key, &pol->allowed_paths[0][0],
+                                                    FL_VAL_LEN, FL_ARRAY_SIZE(pol->allowed_paths),
+                                                    &pol->n_allowed_paths)) < 0)
+                                return rv;
+                        for (size_t i = 0; i < pol->n_allowed_paths; i++)
+                                if (pol->allowed_paths[i][0] != '/')
+                                        return fail_at(p, v,
+                                                       "allowed-paths: \"%s\" is not an "
+                                                       "absolute path",
+                                                       pol->allowed_paths[i]);
                 } else {
                         return fail_at(p, k,
                                        "unknown key \"policy.%s\" (known: max-duration, "
                                        "lease-timeout, max-concurrent-faults, allowed-faults, "
-                                       "protected-processes, protected-ports, protected-cidrs)",
+                                       "protected-processes, protected-ports, protected-cidrs, "
+                                       "allowed-paths)",
+                                       key);
+                }
+        }
+        return 0;
+}
+
+static int parse_bool(struct cfg_parse *p, yaml_node_t *v, const char *key, bool *ret)
+{
+        const char *s;
+        int rv = want_scalar(p, v, key, &s);
+        if (rv < 0)
+                return rv;
+        if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
+                *ret = true;
+        else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)
+                *ret = false;
+        else
+                return fail_at(p, v, "%s: \"%s\" is not true or false", key, s);
+        return 0;
+}
+
+static int parse_tls(struct cfg_parse *p, yaml_node_t *map, struct agent_tls *t)
+{
+        if (map->type != YAML_MAPPING_NODE)
+                return fail_at(p, map, "\"tls\" must be a mapping");
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+             pr++) {
+                yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+                yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
+                const char *key = scalar(k), *s;
+                char *dst = NULL;
+                int rv;
+                if (!key)
+                        return fail_at(p, k, "keys must be strings");
+                if (strcmp(key, "ca") == 0)
+                        dst = t->ca;
+                else if (strcmp(key, "cert") == 0)
+                        dst = t->cert;
+                else if (strcmp(key, "key") == 0)
+                        dst = t->key;
+                if (dst) {
+                        if ((rv = want_scalar(p, v, key, &s)) < 0)
+                                return rv;
+                        if (s[0] != '/' || fl_strlcpy(dst, s, FL_VAL_LEN) < 0)
+                                return fail_at(p, v, "tls.%s must be an absolute path", key);
+                } else if (strcmp(key, "allowed-subjects") == 0) {
+                        if ((rv = parse_string_list(p, v, key, &t->allowed_subjects[0][0],
+                                                    FL_NAME_LEN, FL_TLS_MAX_SUBJECTS,
+                                                    &t->n_allowed_subjects)) < 0)
+                                return rv;
+                } else {
+                        return fail_at(p, k,
+                                       "unknown key \"tls.%s\" (known: ca, cert, key, "
+                                       "allowed-subjects)",
                                        key);
                 }
         }
@@ -231,10 +299,18 @@ int agent_config_load(const char *path, struct agent_config *out, char *err, siz
                         }
                 } else if (strcmp(key, "policy") == 0) {
                         rv = parse_policy(&p, v, &c.policy);
+                } else if (strcmp(key, "tls") == 0) {
+                        rv = parse_tls(&p, v, &c.tls);
+                } else if (strcmp(key, "insecure") == 0) {
+                        rv = parse_bool(&p, v, key, &c.insecure);
+                } else if (strcmp(key, "audit-log") == 0) {
+                        rv = parse_bool(&p, v, key, &c.audit_log);
+                } else if (strcmp(key, "sandbox") == 0) {
+                        rv = parse_bool(&p, v, key, &c.sandbox);
                 } else {
                         rv = fail_at(&p, k,
                                      "unknown key \"%s\" (known: listen, state-dir, log-level, "
-                                     "policy)",
+                                     "policy, tls, insecure, audit-log, sandbox)",
                                      key);
                 }
         }

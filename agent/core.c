@@ -140,8 +140,10 @@ static int fault_revert(struct agent *a, struct agent_fault *f, const char *why)
                 fl_log(LOG_ERR,
                        "fault revert failed id=%s kind=%s target=\"%s\" lease=%s why=%s: %s", f->id,
                        f->ops->kind, f->target, f->lease, why, err);
+                agent_audit("revert", f->ops->kind, f->id, f->target, f->lease, "failed", err);
                 return rv;
         }
+        agent_audit("revert", f->ops->kind, f->id, f->target, f->lease, "ok", why);
         int jr = agent_journal_remove(a->cfg.state_dir, f->id);
         if (jr < 0)
                 fl_log(LOG_WARNING, "journal remove id=%s: %s", f->id, strerror(-jr));
@@ -344,6 +346,9 @@ static void handle_apply(struct agent *a, const struct fl_request *req, struct f
                                     a->n_faults, a->cfg.policy.max_faults);
         if (!req->lease[0])
                 return reply_status(r, FL_ST_INVALID, "lease is mandatory");
+        if (agent_policy_check_params(&a->cfg.policy, ops, req->params, req->n_params, err,
+                                      sizeof(err)) < 0)
+                return reply_status(r, FL_ST_REFUSED, "%s", err);
         for (size_t i = 0; i < req->n_params; i++) {
                 if (!key_known(ops, req->params[i].key))
                         return reply_status(r, FL_ST_INVALID, "%s: unknown parameter \"%s\"",
@@ -596,6 +601,8 @@ static int recover_one(struct agent_fault *f, const char *path, void *ud)
                        f->id, f->ops->kind, f->target, err, path);
                 ctx->failed++;
         } else {
+                agent_audit("revert", f->ops->kind, f->id, f->target, f->lease, "ok",
+                            "recovered-after-restart");
                 agent_journal_remove(ctx->a->cfg.state_dir, f->id);
                 fl_log(LOG_NOTICE,
                        "fault reverted id=%s kind=%s target=\"%s\" lease=%s "

@@ -48,7 +48,9 @@ struct agent_fault {
         char backend[FL_KIND_LEN]; /* filled by prepare()/apply() */
         void *priv;                /* owned by ops; released by ops->destroy */
         json_t *undo;              /* owned; a JSON object, never NULL after prepare */
-        uint64_t next_tick_mono_ms; /* when ops->tick is due; 0 = never. Set by apply()/tick() */
+        /* When ops->tick is next due (monotonic ms); 0 = never. Set by
+         * apply() and by agent_tick from tick()'s answer. */
+        uint64_t next_tick_mono_ms;
 };
 
 struct fault_ops {

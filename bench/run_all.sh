@@ -7,7 +7,8 @@
 #
 # Environment: FL_BENCH_BUILD (build dir, default build/bench), IDLE_SECS
 # (per idle phase, default 60), COUNT (applies, default 1000), ROUNDS (abort
-# rounds, default 100), CLI_RUNS (CLI aborts per fleet size, default 5).
+# rounds, default 100), CLI_RUNS (CLI aborts per fleet size, default 5),
+# NET=1 (also the network-fault benches, ~8 min).
 # See docs/BENCHMARKS.md for what each figure means.
 set -euo pipefail
 
@@ -62,3 +63,16 @@ echo
 echo "== 1. context: CPU of a bare timer wakeup on this machine"
 "$b/wakeup_floor" 5 10
 "$b/wakeup_floor" 1 10
+# Network faults (opt-in, ~8 min more: NET=1): apply/revert of net-loss and
+# net-bandwidth vs exec'ing tc/nft, in namespaces the scripts create; and the
+# loss accuracy of net-loss. The NFQUEUE-delayer figures need the VM lane:
+# tests/vm/run-vm.sh --build-dir "$build" --timeout 900 tests/vm/cases/bench_nfq_delayer.sh
+if [ "${NET:-0}" = 1 ]; then
+	cmake --build "$build" -j"$(nproc)" --target net_apply fl-nettool fl-bench-owd >/dev/null
+	echo
+	echo "== network faults: apply+verify / revert vs tc/nft exec"
+	"$root/bench/net_apply.sh" "$build" "$count"
+	echo
+	echo "== network faults: net-loss accuracy"
+	"$root/bench/net_loss_accuracy.sh" "$build"
+fi

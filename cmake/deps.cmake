@@ -28,3 +28,16 @@ if(NOT nng_FOUND)
   message(FATAL_ERROR "nng not found: apt-get install -y libnng-dev")
 endif()
 find_package(Threads REQUIRED)
+
+# mbedTLS (the library Debian's nng is built with): faultline's TLS engine
+# and `faultline pki`. Debian ships no pkg-config file for 2.28.
+find_path(MBEDTLS_INCLUDE_DIR mbedtls/x509_crt.h)
+find_library(MBEDTLS_LIB mbedtls)
+find_library(MBEDX509_LIB mbedx509)
+find_library(MBEDCRYPTO_LIB mbedcrypto)
+if(NOT MBEDTLS_INCLUDE_DIR OR NOT MBEDTLS_LIB OR NOT MBEDX509_LIB OR NOT MBEDCRYPTO_LIB)
+  message(FATAL_ERROR "mbedTLS not found: apt-get install -y libmbedtls-dev")
+endif()
+add_library(fl_mbedtls INTERFACE)
+target_include_directories(fl_mbedtls INTERFACE ${MBEDTLS_INCLUDE_DIR})
+target_link_libraries(fl_mbedtls INTERFACE ${MBEDTLS_LIB} ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})

@@ -4,20 +4,64 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <arpa/inet.h>
 #include <stdatomic.h>
 
+#include "fl_log.h"
 #include "fl_util.h"
 
 struct fl_conn {
         nng_socket sock;
         char url[FL_VAL_LEN];
+        nng_tls_config *tls;    /* owned reference, NULL for plain tcp */
+        struct fl_tls_ctx *ctx; /* inside tls */
 };
 
 struct fl_server {
         nng_socket sock;
         nng_listener listener;
         int cur_timeout_ms;
+        nng_tls_config *tls;
 };
+
+static const struct fl_tls_identity *tls_identity;
+static char tls_allowed[FL_TLS_MAX_SUBJECTS][FL_NAME_LEN];
+static size_t n_tls_allowed;
+
+void fl_transport_set_tls(const struct fl_tls_identity *id, const char *const *allowed, size_t n)
+{
+        tls_identity = id;
+        n_tls_allowed = 0;
+        for (size_t i = 0; i < n && i < FL_TLS_MAX_SUBJECTS; i++)
+                if (fl_strlcpy(tls_allowed[n_tls_allowed], allowed[i], FL_NAME_LEN) == 0)
+                        n_tls_allowed++;
+}
+
+static bool url_is_tls(const char *url)
+{
+        return strncmp(url, "tls+tcp://", 10) == 0;
+}
+
+/* Host part of "tls+tcp://HOST:PORT" / "tls+tcp://[V6]:PORT". */
+static int url_host(const char *url, char *buf, size_t size)
+{
+        const char *h = strstr(url, "://");
+        if (!h)
+                return -EINVAL;
+        h += 3;
+        const char *end;
+        if (*h == '[') {
+                h++;
+                end = strchr(h, ']');
+        } else {
+                end = strrchr(h, ':');
+        }
+        if (!end || end == h || (size_t)(end - h) >= size)
+                return -EINVAL;
+        memcpy(buf, h, (size_t)(end - h));
+        buf[end - h] = 0;
+        return 0;
+}
 
 static const struct {
         int nng;
@@ -67,17 +111,52 @@ static int check_url(const char *url)
         return -EINVAL;
 }
 
+static void tls_missing(const char *url)
+{
+        static bool said;
+        if (!said)
+                fl_log(LOG_ERR,
+                       "%s: tls+tcp:// needs a TLS identity (CA, certificate, key); see "
+                       "'faultline pki' and docs/security.md",
+                       url);
+        said = true;
+}
+
 int fl_conn_open(const char *url, struct fl_conn **ret)
 {
+        return fl_conn_open_named(url, NULL, ret);
+}
+
+int fl_conn_open_named(const char *url, const char *server_name, struct fl_conn **ret)
+{
         int rv = check_url(url);
+        char host[FL_NAME_LEN];
         if (rv < 0)
                 return rv;
+        if (url_is_tls(url)) {
+                if (!tls_identity) {
+                        tls_missing(url);
+                        return -ENOKEY;
+                }
+                if (!server_name) {
+                        if (url_host(url, host, sizeof(host)) < 0)
+                                return -EINVAL;
+                        server_name = host;
+                }
+        }
         struct fl_conn *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         snprintf(c->url, sizeof(c->url), "%s", url);
+        if (url_is_tls(url) && (rv = fl_tls_config_new(tls_identity, FL_TLS_CLIENT, server_name,
+                                                       NULL, 0, &c->tls, &c->ctx)) < 0) {
+                free(c);
+                return rv;
+        }
         rv = nng_req0_open(&c->sock);
         if (rv != 0) {
+                if (c->tls)
+                        nng_tls_config_free(c->tls);
                 free(c);
                 return fl_errno_from_nng(rv);
         }
@@ -88,9 +167,16 @@ int fl_conn_open(const char *url, struct fl_conn **ret)
         nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
         /* Never resend a request by itself: APPLY is not idempotent. */
         nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+        nng_dialer d;
+        rv = nng_dialer_create(&d, c->sock, url);
+        if (rv == 0 && c->tls)
+                rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls);
+        if (rv == 0)
+                rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
         if (rv != 0) {
                 nng_close(c->sock);
+                if (c->tls)
+                        nng_tls_config_free(c->tls);
                 free(c);
                 return fl_errno_from_nng(rv);
         }
@@ -103,7 +189,28 @@ void fl_conn_close(struct fl_conn *c)
         if (!c)
                 return;
         nng_close(c->sock);
+        /* The dialer held its own reference; this drops ours. */
+        if (c->tls)
+                nng_tls_config_free(c->tls);
         free(c);
+}
+
+void fl_conn_error(const struct fl_conn *c, char *buf, size_t size)
+{
+        if (c->ctx)
+                fl_tls_ctx_last_error(c->ctx, buf, size);
+        else if (size)
+                buf[0] = 0;
+}
+
+/* A timeout on a TLS connection that never completed a handshake, while
+ * handshakes did fail, is a certificate problem, not a slow agent. */
+static int tls_diagnose(const struct fl_conn *c, int rv)
+{
+        unsigned failed = 0;
+        if (rv == -ETIMEDOUT && c->ctx && fl_tls_ctx_handshakes(c->ctx, &failed) == 0 && failed)
+                return -EKEYREJECTED;
+        return rv;
 }
 
 const char *fl_conn_url(const struct fl_conn *c)
@@ -148,12 +255,12 @@ int fl_conn_call(struct fl_conn *c, struct fl_request *req, struct fl_reply *ret
         nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
         rv = nng_send(c->sock, buf, len, 0);
         if (rv != 0)
-                return fl_errno_from_nng(rv);
+                return tls_diagnose(c, fl_errno_from_nng(rv));
 
         nng_msg *msg = NULL;
         rv = nng_recvmsg(c->sock, &msg, 0);
         if (rv != 0)
-                return fl_errno_from_nng(rv);
+                return tls_diagnose(c, fl_errno_from_nng(rv));
         rv = decode_reply(req, nng_msg_body(msg), nng_msg_len(msg), ret_reply);
         nng_msg_free(msg);
         return rv;
@@ -213,7 +320,7 @@ int fl_conn_call_many(struct fl_conn **conns, size_t n, struct fl_request *req,
                 rv = nng_aio_result(aios[i]);
                 if (rv != 0) {
                         nng_msg_free(nng_aio_get_msg(aios[i]));
-                        rcs[i] = fl_errno_from_nng(rv);
+                        rcs[i] = tls_diagnose(conns[i], fl_errno_from_nng(rv));
                 }
         }
         /* Phase 2: every receive in parallel, bounded by what is left. */
@@ -232,7 +339,7 @@ int fl_conn_call_many(struct fl_conn **conns, size_t n, struct fl_request *req,
                 nng_aio_wait(aios[i]);
                 rv = nng_aio_result(aios[i]);
                 if (rv != 0) {
-                        rcs[i] = fl_errno_from_nng(rv);
+                        rcs[i] = tls_diagnose(conns[i], fl_errno_from_nng(rv));
                         continue;
                 }
                 nng_msg *m = nng_aio_get_msg(aios[i]);
@@ -262,9 +369,33 @@ int fl_server_open(const char *url, struct fl_server **ret)
         }
         nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, FL_TRANSPORT_MAX_FRAME);
         s->cur_timeout_ms = -2;
-        rv = nng_listen(s->sock, url, &s->listener, 0);
+        if (url_is_tls(url)) {
+                const char *allowed[FL_TLS_MAX_SUBJECTS];
+                struct fl_tls_ctx *ctx;
+                for (size_t i = 0; i < n_tls_allowed; i++)
+                        allowed[i] = tls_allowed[i];
+                if (!tls_identity) {
+                        tls_missing(url);
+                        rv = -ENOKEY;
+                } else {
+                        rv = fl_tls_config_new(tls_identity, FL_TLS_SERVER, NULL, allowed,
+                                               n_tls_allowed, &s->tls, &ctx);
+                }
+                if (rv < 0) {
+                        nng_close(s->sock);
+                        free(s);
+                        return rv;
+                }
+        }
+        rv = nng_listener_create(&s->listener, s->sock, url);
+        if (rv == 0 && s->tls)
+                rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, s->tls);
+        if (rv == 0)
+                rv = nng_listener_start(s->listener, 0);
         if (rv != 0) {
                 nng_close(s->sock);
+                if (s->tls)
+                        nng_tls_config_free(s->tls);
                 free(s);
                 return fl_errno_from_nng(rv);
         }
@@ -277,6 +408,8 @@ void fl_server_close(struct fl_server *s)
         if (!s)
                 return;
         nng_close(s->sock);
+        if (s->tls)
+                nng_tls_config_free(s->tls);
         free(s);
 }
 
@@ -289,6 +422,37 @@ void fl_server_shutdown(struct fl_server *s)
 
 int fl_server_recv(struct fl_server *s, void **ret_buf, size_t *ret_len, int timeout_ms)
 {
+        return fl_server_recv_peer(s, ret_buf, ret_len, NULL, timeout_ms);
+}
+
+static void describe_peer(nng_pipe p, struct fl_peer *peer)
+{
+        nng_sockaddr sa;
+        char ip[48] = "?";
+        memset(peer, 0, sizeof(*peer));
+        if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+                if (sa.s_family == NNG_AF_INET) {
+                        inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
+                        snprintf(peer->addr, sizeof(peer->addr), "%s:%u", ip,
+                                 ntohs(sa.s_in.sa_port));
+                } else if (sa.s_family == NNG_AF_INET6) {
+                        inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+                        snprintf(peer->addr, sizeof(peer->addr), "[%s]:%u", ip,
+                                 ntohs(sa.s_in6.sa_port));
+                } else {
+                        snprintf(peer->addr, sizeof(peer->addr), "local");
+                }
+        } else {
+                snprintf(peer->addr, sizeof(peer->addr), "local");
+        }
+        fl_tls_pipe_peer(p, &peer->tls);
+}
+
+int fl_server_recv_peer(struct fl_server *s, void **ret_buf, size_t *ret_len,
+                        struct fl_peer *ret_peer, int timeout_ms)
+{
+        if (ret_peer)
+                memset(ret_peer, 0, sizeof(*ret_peer));
         if (timeout_ms != s->cur_timeout_ms) {
                 nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
                 s->cur_timeout_ms = timeout_ms;
@@ -306,6 +470,8 @@ int fl_server_recv(struct fl_server *s, void **ret_buf, size_t *ret_len, int tim
                 return -ENOMEM;
         }
         memcpy(buf, nng_msg_body(m), len);
+        if (ret_peer)
+                describe_peer(nng_msg_get_pipe(m), ret_peer);
         nng_msg_free(m);
         *ret_buf = buf;
         *ret_len = len;

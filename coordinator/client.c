@@ -6,6 +6,52 @@
 #include "fl_log.h"
 #include "fl_util.h"
 
+/* Which inventory name an agent URL belongs to, for connections opened
+ * from a URL alone (the lease renewer): TLS checks the agent's
+ * certificate against that name, never against the URL's host. */
+struct url_name {
+        char url[COORD_ADDRESS_MAX + 1];
+        char name[COORD_NAME_MAX + 1];
+};
+static struct url_name *url_names;
+static size_t n_url_names, cap_url_names;
+static pthread_mutex_t url_names_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember_name(const char *url, const char *name)
+{
+        pthread_mutex_lock(&url_names_lock);
+        for (size_t i = 0; i < n_url_names; i++) {
+                if (strcmp(url_names[i].url, url) == 0) {
+                        snprintf(url_names[i].name, sizeof(url_names[i].name), "%s", name);
+                        goto out;
+                }
+        }
+        if (n_url_names == cap_url_names) {
+                size_t cap = cap_url_names ? cap_url_names * 2 : 16;
+                struct url_name *n = realloc(url_names, cap * sizeof(*n));
+                if (!n)
+                        goto out;
+                url_names = n;
+                cap_url_names = cap;
+        }
+        snprintf(url_names[n_url_names].url, sizeof(url_names[0].url), "%s", url);
+        snprintf(url_names[n_url_names].name, sizeof(url_names[0].name), "%s", name);
+        n_url_names++;
+out:
+        pthread_mutex_unlock(&url_names_lock);
+}
+
+static int open_by_url(const char *url, struct fl_conn **ret)
+{
+        char name[COORD_NAME_MAX + 1] = "";
+        pthread_mutex_lock(&url_names_lock);
+        for (size_t i = 0; i < n_url_names; i++)
+                if (strcmp(url_names[i].url, url) == 0)
+                        snprintf(name, sizeof(name), "%s", url_names[i].name);
+        pthread_mutex_unlock(&url_names_lock);
+        return fl_conn_open_named(url, name[0] ? name : NULL, ret);
+}
+
 int coord_fleet_open(struct coord_fleet *ret, const struct coord_agent *const *agents, size_t n)
 {
         memset(ret, 0, sizeof(*ret));
@@ -16,7 +62,8 @@ int coord_fleet_open(struct coord_fleet *ret, const struct coord_agent *const *a
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 ret->m[i].agent = agents[i];
-                int rv = fl_conn_open(agents[i]->address, &ret->m[i].conn);
+                remember_name(agents[i]->address, agents[i]->name);
+                int rv = fl_conn_open_named(agents[i]->address, agents[i]->name, &ret->m[i].conn);
                 if (rv < 0) {
                         ret->n = i;
                         coord_fleet_close(ret);
@@ -65,9 +112,26 @@ const char *coord_call_error(int rv)
                 return "undecodable reply (wrong protocol?)";
         case -EPROTO:
                 return "reply does not match the request";
+        case -EKEYREJECTED:
+                return "TLS handshake failed (certificate missing, expired, from another CA, "
+                       "or with the wrong name; the agent's log says which)";
+        case -ENOKEY:
+                return "tls+tcp:// needs a TLS identity (--tls-dir or FAULTLINE_TLS_DIR; see "
+                       "'faultline pki')";
         default:
                 return strerror(-rv);
         }
+}
+
+const char *coord_conn_error(const struct fl_conn *c, int rv, char *buf, size_t size)
+{
+        char why[FL_MSG_LEN] = "";
+        if (rv == -EKEYREJECTED && c)
+                fl_conn_error(c, why, sizeof(why));
+        if (!why[0])
+                return coord_call_error(rv);
+        snprintf(buf, size, "TLS handshake failed: %s", why);
+        return buf;
 }
 
 void coord_requester_name(char *buf, size_t size)
@@ -208,7 +272,7 @@ int coord_lease_add(struct coord_lease *l, const char *url)
         }
         struct lease_target *t = &l->targets[l->n_targets];
         snprintf(t->url, sizeof(t->url), "%s", url);
-        if ((rv = fl_conn_open(url, &t->conn)) == 0)
+        if ((rv = open_by_url(url, &t->conn)) == 0)
                 l->n_targets++;
 out:
         pthread_mutex_unlock(&l->lock);

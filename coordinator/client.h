@@ -33,7 +33,9 @@ struct coord_fleet {
 };
 
 /* Open a connection to each agent (connections are lazy: an unreachable
- * agent shows up as a timeout on the first call). 0 or -errno. */
+ * agent shows up as a timeout on the first call). 0 or -errno. Over
+ * tls+tcp:// the agent's certificate must carry its inventory name; the
+ * name is remembered for later connections to the same URL (leases). */
 int coord_fleet_open(struct coord_fleet *ret, const struct coord_agent *const *agents, size_t n);
 void coord_fleet_close(struct coord_fleet *f);
 /* Member for an agent name, or NULL. */
@@ -57,6 +59,9 @@ void coord_lease_stop(struct coord_lease *l);
 
 /* Human-readable transport error ("no answer within 5s", "connection refused"). */
 const char *coord_call_error(int rv);
+/* Same, with the TLS handshake's own reason when c failed one; may use
+ * buf[size]. */
+const char *coord_conn_error(const struct fl_conn *c, int rv, char *buf, size_t size);
 
 /* "user@host" of this process, for the requester field. */
 void coord_requester_name(char *buf, size_t size);

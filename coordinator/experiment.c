@@ -284,10 +284,10 @@ static const char *const tcp_keys[] = {"host", "port", "timeout", "send", NULL};
 static const char *const prom_keys[] = {"url", "query", "timeout", NULL};
 static const char *const http_keys[] = {"url", "method", "timeout", "headers", "body", NULL};
 static const char *const command_keys[] = {"argv", "timeout", "env", NULL};
-static const char *const expect_keys[] = {"status",       "max-latency", "body-regex", "exit-code",
-                                          "stdout-regex", "reply-regex", "min-value",  "max-value",
-                                          "value",        "tolerance",   "json-pointer",
-                                          "json-value",   NULL};
+static const char *const expect_keys[] = {
+    "status",       "max-latency", "body-regex", "exit-code", "stdout-regex",
+    "reply-regex",  "min-value",   "max-value",  "value",     "tolerance",
+    "json-pointer", "json-value",  NULL};
 
 /* Which probe kind each kind-specific expect key belongs to. */
 static const struct {
@@ -298,7 +298,7 @@ static const struct {
     {"exit-code", COORD_PROBE_COMMAND},    {"stdout-regex", COORD_PROBE_COMMAND},
     {"reply-regex", COORD_PROBE_TCP},      {"min-value", COORD_PROBE_PROMETHEUS},
     {"max-value", COORD_PROBE_PROMETHEUS}, {"value", COORD_PROBE_PROMETHEUS},
-    {"tolerance", COORD_PROBE_PROMETHEUS},  {"json-pointer", COORD_PROBE_HTTP},
+    {"tolerance", COORD_PROBE_PROMETHEUS}, {"json-pointer", COORD_PROBE_HTTP},
     {"json-value", COORD_PROBE_HTTP},
 };
 

@@ -11,6 +11,7 @@
 #include "fl_parse.h"
 #include "fl_util.h"
 #include "inventory.h"
+#include "pki.h"
 #include "report.h"
 #include "run.h"
 
@@ -21,7 +22,10 @@ struct global_opts {
         int timeout_ms;
         bool quiet;
         char requester[FL_NAME_LEN];
+        const char *tls_dir, *tls_ca, *tls_cert, *tls_key;
 };
+
+#define COORD_DEFAULT_TLS_DIR "/etc/faultline/pki"
 
 static void on_signal(int sig)
 {
@@ -50,12 +54,19 @@ static void usage(FILE *out)
             "                               execute a game day\n"
             "  report JOURNAL [--html F] [--junit F]\n"
             "                               render a journal as HTML / JUnit XML\n"
+            "  pki init DIR | pki issue DIR NAME --agent|--coordinator\n"
+            "                               fleet CA and certificates for tls+tcp://\n"
             "\n"
             "Global options:\n"
             "  -i, --inventory FILE   agents file (default: $FAULTLINE_INVENTORY,\n"
             "                         ./inventory.yaml, /etc/faultline/inventory.yaml)\n"
             "  -t, --timeout D        per-call timeout (default 5s)\n"
             "  -q, --quiet            only the verdict and errors (for cron)\n"
+            "      --tls-dir DIR      TLS identity for tls+tcp:// agents: DIR/ca.crt,\n"
+            "                         DIR/coordinator.crt, DIR/coordinator.key (default:\n"
+            "                         $FAULTLINE_TLS_DIR, " COORD_DEFAULT_TLS_DIR ")\n"
+            "      --tls-ca F, --tls-cert F, --tls-key F\n"
+            "                         override one file ($FAULTLINE_TLS_CA, _CERT, _KEY)\n"
             "  -h, --help             this text\n"
             "  -V, --version          print the version\n"
             "\n"
@@ -155,7 +166,7 @@ static int ask_all(const struct global_opts *g, struct fl_request *req, struct f
         if (rv == 0)
                 rv = coord_fleet_open(&a->fleet, agents, n);
         if (rv < 0) {
-                fprintf(stderr, "faultline: %s\n", strerror(-rv));
+                fprintf(stderr, "faultline: %s\n", coord_call_error(rv));
                 answers_free(a);
                 return COORD_EXIT_FAILURE;
         }
@@ -168,8 +179,9 @@ static int ask_all(const struct global_opts *g, struct fl_request *req, struct f
 
 static const char *answer_error(const struct fleet_answers *a, size_t i)
 {
+        static char buf[FL_MSG_LEN];
         if (a->rcs[i] < 0)
-                return coord_call_error(a->rcs[i]);
+                return coord_conn_error(a->fleet.m[i].conn, a->rcs[i], buf, sizeof(buf));
         return a->replies[i].status != FL_ST_OK ? a->replies[i].msg : NULL;
 }
 
@@ -396,7 +408,7 @@ static int cmd_inject(const struct global_opts *g, int argc, char **argv)
         if (rv == 0)
                 rv = coord_lease_start(ttl, g->requester, &lease);
         if (rv < 0) {
-                fprintf(stderr, "faultline inject: %s\n", strerror(-rv));
+                fprintf(stderr, "faultline inject: %s\n", coord_call_error(rv));
                 coord_fleet_close(&fleet);
                 coord_inventory_free(&inv);
                 fl_request_free(&req);
@@ -420,7 +432,9 @@ static int cmd_inject(const struct global_opts *g, int argc, char **argv)
         for (size_t i = 0; i < fleet.n; i++) {
                 const char *name = fleet.m[i].agent->name;
                 if (rcs[i] < 0) {
-                        fprintf(stderr, "%s: FAILED: %s\n", name, coord_call_error(rcs[i]));
+                        char why[FL_MSG_LEN];
+                        fprintf(stderr, "%s: FAILED: %s\n", name,
+                                coord_conn_error(fleet.m[i].conn, rcs[i], why, sizeof(why)));
                         exit_code = COORD_EXIT_FAILURE;
                 } else if (replies[i].status != FL_ST_OK || replies[i].n_faults != 1) {
                         fprintf(stderr, "%s: %s: %s\n", name, fl_status_name(replies[i].status),
@@ -448,30 +462,34 @@ static int cmd_inject(const struct global_opts *g, int argc, char **argv)
         uint64_t end = fl_now_mono_ms() + dur;
         while (!coord_interrupted && fl_now_mono_ms() < end)
                 coord_sleep_ms(end - fl_now_mono_ms() < 100 ? end - fl_now_mono_ms() : 100);
-        if (coord_interrupted) {
-                for (size_t i = 0; i < fleet.n; i++) {
-                        if (!ids[i][0])
-                                continue;
-                        struct fl_request rq = {.type = FL_MSG_REVERT};
-                        struct fl_reply rp;
-                        snprintf(rq.fault_id, sizeof(rq.fault_id), "%s", ids[i]);
-                        snprintf(rq.requester, sizeof(rq.requester), "%s", g->requester);
-                        int r = fl_conn_call(fleet.m[i].conn, &rq, &rp, g->timeout_ms);
-                        if (r < 0 || rp.status != FL_ST_OK) {
-                                fprintf(stderr, "%s: revert of %s: %s (lease lapses in %llums)\n",
-                                        fleet.m[i].agent->name, ids[i],
-                                        r < 0 ? coord_call_error(r) : rp.msg,
-                                        (unsigned long long)ttl);
-                                exit_code = COORD_EXIT_FAILURE;
-                        } else {
-                                printf("%s: reverted %s (interrupted)\n", fleet.m[i].agent->name,
-                                       ids[i]);
-                        }
-                        if (r == 0)
-                                fl_reply_free(&rp);
+        /* Either way, finish by asking each agent to revert: "not found"
+         * means its own timer already did. The agent handles requests one
+         * at a time, so when this answer arrives any revert it was doing
+         * is complete — `inject` never exits while a fault is still being
+         * undone. */
+        bool interrupted = coord_interrupted;
+        for (size_t i = 0; i < fleet.n; i++) {
+                if (!ids[i][0])
+                        continue;
+                struct fl_request rq = {.type = FL_MSG_REVERT};
+                struct fl_reply rp;
+                snprintf(rq.fault_id, sizeof(rq.fault_id), "%s", ids[i]);
+                snprintf(rq.requester, sizeof(rq.requester), "%s", g->requester);
+                int r = fl_conn_call(fleet.m[i].conn, &rq, &rp, g->timeout_ms);
+                if (r == 0 && rp.status == FL_ST_OK)
+                        printf("%s: reverted %s%s\n", fleet.m[i].agent->name, ids[i],
+                               interrupted ? " (interrupted)" : "");
+                else if (r == 0 && rp.status == FL_ST_NOT_FOUND)
+                        printf("%s: %s reverted by the agent at its deadline\n",
+                               fleet.m[i].agent->name, ids[i]);
+                else {
+                        fprintf(stderr, "%s: revert of %s: %s (lease lapses in %llums)\n",
+                                fleet.m[i].agent->name, ids[i],
+                                r < 0 ? coord_call_error(r) : rp.msg, (unsigned long long)ttl);
+                        exit_code = COORD_EXIT_FAILURE;
                 }
-        } else {
-                printf("duration elapsed: agents reverted the fault(s) at their deadline\n");
+                if (r == 0)
+                        fl_reply_free(&rp);
         }
 out:
         free(replies);
@@ -608,12 +626,62 @@ static int cmd_report(const struct global_opts *g, int argc, char **argv)
         return rv;
 }
 
+/* The coordinator's TLS identity. Flags, then environment, then the
+ * default directory. An identity asked for explicitly must load; the
+ * default one is used when present, so plain tcp:// fleets need nothing. */
+static const struct fl_tls_identity *tls_identity; /* lives until exit */
+
+static const char *pick(const char *flag, const char *env)
+{
+        const char *e = getenv(env);
+        return flag ? flag : e && *e ? e : NULL;
+}
+
+static int setup_tls(const struct global_opts *g)
+{
+        const char *dir = pick(g->tls_dir, "FAULTLINE_TLS_DIR");
+        const char *ca = pick(g->tls_ca, "FAULTLINE_TLS_CA");
+        const char *cert = pick(g->tls_cert, "FAULTLINE_TLS_CERT");
+        const char *key = pick(g->tls_key, "FAULTLINE_TLS_KEY");
+        bool explicit = dir || ca || cert || key;
+        char ca_buf[4096], cert_buf[4096], key_buf[4096], err[FL_MSG_LEN];
+        if (!dir)
+                dir = COORD_DEFAULT_TLS_DIR;
+        snprintf(ca_buf, sizeof(ca_buf), "%s/ca.crt", dir);
+        snprintf(cert_buf, sizeof(cert_buf), "%s/coordinator.crt", dir);
+        snprintf(key_buf, sizeof(key_buf), "%s/coordinator.key", dir);
+        ca = ca ? ca : ca_buf;
+        cert = cert ? cert : cert_buf;
+        key = key ? key : key_buf;
+        if (!explicit && access(cert, F_OK) < 0)
+                return 0;
+        struct fl_tls_identity *id = NULL;
+        int rv = fl_tls_identity_load(ca, cert, key, &id, err, sizeof(err));
+        if (rv < 0) {
+                fprintf(stderr, "faultline: TLS identity: %s\n", err);
+                return explicit ? COORD_EXIT_USAGE : 0;
+        }
+        if (rv > 0 && !g->quiet)
+                fprintf(stderr, "faultline: %s\n", err);
+        tls_identity = id;
+        fl_transport_set_tls(id, NULL, 0);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
+        enum { OPT_TLS_DIR = 256, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY };
         static const struct option opts[] = {
-            {"inventory", required_argument, NULL, 'i'}, {"timeout", required_argument, NULL, 't'},
-            {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
-            {"version", no_argument, NULL, 'V'},         {0},
+            {"inventory", required_argument, NULL, 'i'},
+            {"timeout", required_argument, NULL, 't'},
+            {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {"tls-dir", required_argument, NULL, OPT_TLS_DIR},
+            {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+            {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+            {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+            {0},
         };
         struct global_opts g = {.timeout_ms = COORD_CALL_TIMEOUT_MS};
         int c;
@@ -638,6 +706,18 @@ int main(int argc, char **argv)
                 case 'q':
                         g.quiet = true;
                         break;
+                case OPT_TLS_DIR:
+                        g.tls_dir = optarg;
+                        break;
+                case OPT_TLS_CA:
+                        g.tls_ca = optarg;
+                        break;
+                case OPT_TLS_CERT:
+                        g.tls_cert = optarg;
+                        break;
+                case OPT_TLS_KEY:
+                        g.tls_key = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -653,7 +733,14 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return COORD_EXIT_USAGE;
         }
+        if (strcmp(argv[optind], "pki") == 0)
+                return coord_pki_main(argc - optind, argv + optind);
         coord_requester_name(g.requester, sizeof(g.requester));
+        if (strcmp(argv[optind], "report") != 0) {
+                int trv = setup_tls(&g);
+                if (trv)
+                        return trv;
+        }
 
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);

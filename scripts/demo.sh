@@ -89,29 +89,40 @@ mount -o loop "$RUN/db-data.img" "$RUN/db-data"
 
 ip netns exec $NS_WEB "$HTTPD" 10.77.1.2 8080 >"$RUN/httpd.log" 2>&1 &
 PIDS+=($!)
+
+# Mutual TLS, as in production: a fleet CA, a certificate per agent named
+# as in the inventory, one for the coordinator (docs/security.md).
+PKI=$RUN/pki
+"$FAULTLINE" pki init "$PKI" >/dev/null
+"$FAULTLINE" pki issue "$PKI" coordinator --coordinator >/dev/null
+INVENTORY=$RUN/inventory.yaml
+sed 's#address: tcp://#address: tls+tcp://#' "$SRC/experiments/demo-inventory.yaml" >"$INVENTORY"
 for host in web db; do
   ns=fl-demo-$host; addr=10.77.1.2; [ $host = db ] && addr=10.77.2.2
+  "$FAULTLINE" pki issue "$PKI" "$host-1" --agent >/dev/null
   mkdir -p "$RUN/state-$host"; chmod 700 "$RUN/state-$host"
-  ip netns exec "$ns" "$AGENT" --foreground --listen "tcp://$addr:7070" \
+  ip netns exec "$ns" "$AGENT" --foreground --listen "tls+tcp://$addr:7070" \
+    --tls-ca "$PKI/ca.crt" --tls-cert "$PKI/$host-1.crt" --tls-key "$PKI/$host-1.key" \
     --state-dir "$RUN/state-$host" >"$RUN/agent-$host.log" 2>&1 &
   PIDS+=($!)
 done
+export FAULTLINE_TLS_DIR=$PKI
 for _ in $(seq 1 100); do
-  ip netns exec $NS_OPS "$FAULTLINE" -i "$SRC/experiments/demo-inventory.yaml" agents >/dev/null 2>&1 && break
+  ip netns exec $NS_OPS "$FAULTLINE" -i "$INVENTORY" agents >/dev/null 2>&1 && break
   sleep 0.1
 done
 
-echo "== fleet"
-ip netns exec $NS_OPS "$FAULTLINE" -i "$SRC/experiments/demo-inventory.yaml" agents || true
+echo "== fleet (tls+tcp://, certificates from $PKI)"
+ip netns exec $NS_OPS "$FAULTLINE" -i "$INVENTORY" agents || true
 echo
 echo "== game day: $(basename "$EXPERIMENT")"
 set +e
-ip netns exec $NS_OPS "$FAULTLINE" run "$EXPERIMENT" --journal "$JOURNAL"
+ip netns exec $NS_OPS "$FAULTLINE" -i "$INVENTORY" run "$EXPERIMENT" --journal "$JOURNAL"
 rc=$?
 set -e
 echo
 echo "== what the agents did"
-grep -h -E "fault (applied|reverted)|lease lapsed" "$RUN"/agent-*.log | sed 's/^/  /' || true
+grep -h -E "AUDIT |lease lapsed" "$RUN"/agent-*.log | sed 's/^/  /' || true
 echo
 case $rc in
   0) verdict="HELD: the steady state survived the faults" ;;

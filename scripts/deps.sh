@@ -7,10 +7,12 @@ PACKAGES=(
   build-essential cmake pkg-config clang clang-format
   libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libnftables-dev
   libnng-dev libmsgpack-dev libseccomp-dev libyaml-dev libjansson-dev
-  libcurl4-openssl-dev libcmocka-dev
+  libcurl4-openssl-dev libcmocka-dev libmbedtls-dev
   iproute2 e2fsprogs util-linux procps curl
+  stress-ng
   python3 prometheus chromium
   qemu-system-x86 busybox-static cpio kmod nftables iputils-ping
+  lintian rpm systemd man-db
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -4,6 +4,8 @@
 #   sudo ./scripts/test.sh            # dev preset (-Werror)
 #   sudo ./scripts/test.sh --asan     # ASan + UBSan build of the same suite
 #   ... --no-deps                     # skip apt (packages already there)
+#   ... --no-vm                       # skip the VM lane (qemu, stock kernel);
+#                                     # CI runs it once, in the --asan pass
 #
 # Host-lane tests need root (network namespaces, loop devices); as a normal
 # user they exit with CTest's skip code and say why.
@@ -12,12 +14,14 @@ cd "$(dirname "$0")/.."
 
 preset=dev
 deps=1
+ctest_args=()
 for arg in "$@"; do
   case "$arg" in
     --asan) preset=asan ;;
     --release) preset=release ;;
     --no-deps) deps=0 ;;
-    *) echo "usage: $0 [--asan|--release] [--no-deps]" >&2; exit 2 ;;
+    --no-vm) ctest_args+=(-LE vm) ;;
+    *) echo "usage: $0 [--asan|--release] [--no-deps] [--no-vm]" >&2; exit 2 ;;
   esac
 done
 
@@ -32,4 +36,4 @@ if [ "$preset" = asan ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
-ctest --preset "$preset" -j1 --timeout 600
+ctest --preset "$preset" -j1 --timeout 600 "${ctest_args[@]}"

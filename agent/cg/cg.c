@@ -16,11 +16,13 @@
 
 /* v1 hierarchy names, and the v2 controller names, per controller. */
 static const char *const v1_names[AGENT_CG_CTRL_MAX] = {
-    [AGENT_CG_CPU] = "cpu",         [AGENT_CG_CPUACCT] = "cpuacct", [AGENT_CG_MEMORY] = "memory",
-    [AGENT_CG_IO] = "blkio",        [AGENT_CG_FREEZER] = "freezer", [AGENT_CG_PIDS] = "pids",
+    [AGENT_CG_CPU] = "cpu",  [AGENT_CG_CPUACCT] = "cpuacct", [AGENT_CG_MEMORY] = "memory",
+    [AGENT_CG_IO] = "blkio", [AGENT_CG_FREEZER] = "freezer", [AGENT_CG_PIDS] = "pids",
 };
 static const char *const v2_names[AGENT_CG_CTRL_MAX] = {
-    [AGENT_CG_CPU] = "cpu", [AGENT_CG_MEMORY] = "memory", [AGENT_CG_IO] = "io",
+    [AGENT_CG_CPU] = "cpu",
+    [AGENT_CG_MEMORY] = "memory",
+    [AGENT_CG_IO] = "io",
     [AGENT_CG_PIDS] = "pids",
 };
 
@@ -107,8 +109,7 @@ int agent_cg_parse_mountinfo(const char *text, struct agent_cg_host *ret)
                                                 if (!h.v1[c][0] && opt_has(sopts, v1_names[c]))
                                                         fl_strlcpy(h.v1[c], f[4], sizeof h.v1[c]);
                                         if (!h.v1_systemd[0] && opt_has(sopts, "name=systemd"))
-                                                fl_strlcpy(h.v1_systemd, f[4],
-                                                           sizeof h.v1_systemd);
+                                                fl_strlcpy(h.v1_systemd, f[4], sizeof h.v1_systemd);
                                 }
                         }
                 }
@@ -341,7 +342,8 @@ int agent_cg_parse_unit(const char *value, char *buf, size_t size, char *err, si
 {
         size_t len = strlen(value);
         if (len == 0 || len > 240 || strchr(value, '/') || value[0] == '.' ||
-            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.@\\") !=
+            strspn(value,
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.@\\") !=
                 len) {
                 snprintf(err, errlen,
                          "unit=%s: expected a systemd unit name like nginx.service (no '/')",
@@ -678,10 +680,10 @@ void agent_cg_io_format(const struct agent_cg_io_limit *l, char *buf, size_t siz
         size_t len = 0;
         buf[0] = '\0';
         for (int i = 0; i < AGENT_CG_IO_MAX && len < size; i++) {
-                int w = l->v[i] ? snprintf(buf + len, size - len, "%s%s=%llu", len ? " " : "",
-                                           names[i], (unsigned long long)l->v[i])
-                                : snprintf(buf + len, size - len, "%s%s=max", len ? " " : "",
-                                           names[i]);
+                int w = l->v[i]
+                            ? snprintf(buf + len, size - len, "%s%s=%llu", len ? " " : "", names[i],
+                                       (unsigned long long)l->v[i])
+                            : snprintf(buf + len, size - len, "%s%s=max", len ? " " : "", names[i]);
                 if (w > 0)
                         len += (size_t)w;
         }

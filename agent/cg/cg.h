@@ -48,10 +48,10 @@ enum agent_cg_ctrl {
 
 struct agent_cg_host {
         enum agent_cg_mode mode;
-        char v2[PATH_MAX];                     /* cgroup2 mount, "" if none */
-        unsigned v2_ctrls;                     /* AGENT_CG_BIT()s in the v2 root's controllers */
-        char v1[AGENT_CG_CTRL_MAX][PATH_MAX];  /* v1 mount per controller, "" if none */
-        char v1_systemd[PATH_MAX];             /* v1 name=systemd hierarchy, "" if none */
+        char v2[PATH_MAX];                    /* cgroup2 mount, "" if none */
+        unsigned v2_ctrls;                    /* AGENT_CG_BIT()s in the v2 root's controllers */
+        char v1[AGENT_CG_CTRL_MAX][PATH_MAX]; /* v1 mount per controller, "" if none */
+        char v1_systemd[PATH_MAX];            /* v1 name=systemd hierarchy, "" if none */
 };
 
 /* --- detection (cg.c) ------------------------------------------------- */
@@ -167,8 +167,8 @@ void agent_cg_io_format(const struct agent_cg_io_limit *l, char *buf, size_t siz
 /* --- groups the agent owns (group.c) --------------------------------- */
 
 struct agent_cg_group {
-        unsigned mask;                     /* controllers the group has */
-        size_t n;                          /* distinct directories */
+        unsigned mask; /* controllers the group has */
+        size_t n;      /* distinct directories */
         char dir[AGENT_CG_CTRL_MAX][PATH_MAX];
         int gen[AGENT_CG_CTRL_MAX];
         int of[AGENT_CG_CTRL_MAX]; /* controller -> index into dir[], -1 if absent */
@@ -204,10 +204,10 @@ enum agent_worker_kind { AGENT_WORKER_CPU, AGENT_WORKER_MEM, AGENT_WORKER_IO };
 
 struct agent_worker_spec {
         enum agent_worker_kind kind;
-        uint64_t bytes;     /* MEM: bytes to hold; IO: file size */
-        uint64_t ramp_ms;   /* MEM: spread the touching over this long */
-        bool lock;          /* MEM: mlock (where allowed) */
-        char path[PATH_MAX]; /* IO: the file, created by the caller */
+        uint64_t bytes;       /* MEM: bytes to hold; IO: file size */
+        uint64_t ramp_ms;     /* MEM: spread the touching over this long */
+        bool lock;            /* MEM: mlock (where allowed) */
+        char path[PATH_MAX];  /* IO: the file, created by the caller */
         int ready_timeout_ms; /* how long spawn waits for the worker's ready byte */
 };
 
@@ -234,7 +234,7 @@ int agent_res_params(const struct agent_fault *f, const char **vals, size_t nval
 
 /* unit= / cgroup=: exactly one, parsed. */
 struct agent_res_target {
-        char unit[256]; /* "" unless unit= */
+        char unit[256];     /* "" unless unit= */
         char rel[PATH_MAX]; /* "" unless cgroup= */
 };
 int agent_res_target_parse(const char *unit, const char *cgroup, struct agent_res_target *ret,

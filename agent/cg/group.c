@@ -39,8 +39,7 @@ int agent_cg_group_plan(const struct agent_cg_host *h, unsigned mask, unsigned r
                 int g = agent_cg_gen(h, (enum agent_cg_ctrl)c);
                 if (!g) {
                         if (required & AGENT_CG_BIT(c)) {
-                                snprintf(err, errlen, "%s",
-                                         agent_cg_unsupported(AGENT_CG_BIT(c)));
+                                snprintf(err, errlen, "%s", agent_cg_unsupported(AGENT_CG_BIT(c)));
                                 return -EOPNOTSUPP;
                         }
                         continue;
@@ -96,9 +95,10 @@ const char *agent_cg_group_dir(const struct agent_cg_group *g, enum agent_cg_ctr
  * enables the same ones, so nothing is turned back off on revert. */
 static void v2_enable(const char *dir, unsigned mask)
 {
-        static const char *const names[AGENT_CG_CTRL_MAX] = {
-            [AGENT_CG_CPU] = "+cpu", [AGENT_CG_MEMORY] = "+memory", [AGENT_CG_IO] = "+io",
-            [AGENT_CG_PIDS] = "+pids"};
+        static const char *const names[AGENT_CG_CTRL_MAX] = {[AGENT_CG_CPU] = "+cpu",
+                                                             [AGENT_CG_MEMORY] = "+memory",
+                                                             [AGENT_CG_IO] = "+io",
+                                                             [AGENT_CG_PIDS] = "+pids"};
         for (int c = 0; c < AGENT_CG_CTRL_MAX; c++)
                 if ((mask & AGENT_CG_BIT(c)) && names[c])
                         (void)agent_cg_write(dir, "cgroup.subtree_control", names[c]);

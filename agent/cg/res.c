@@ -50,8 +50,8 @@ int agent_res_target_prepare(const struct agent_res_target *t, enum agent_cg_ctr
 {
         const struct agent_cg_host *h = agent_cg_host();
         char dir[PATH_MAX], rel[PATH_MAX];
-        int r = agent_cg_resolve(h, t->unit[0] ? t->unit : NULL, t->rel[0] ? t->rel : NULL, c,
-                                 dir, sizeof dir, rel, sizeof rel, err, errlen);
+        int r = agent_cg_resolve(h, t->unit[0] ? t->unit : NULL, t->rel[0] ? t->rel : NULL, c, dir,
+                                 sizeof dir, rel, sizeof rel, err, errlen);
         if (r < 0)
                 return r;
         if ((r = agent_cg_check_target(h, c, dir, err, errlen)) < 0)

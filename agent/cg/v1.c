@@ -96,8 +96,7 @@ static int v1_io_get(const char *dir, unsigned maj, unsigned min, struct agent_c
 }
 
 /* "MAJ:MIN 0" removes the device's rule, i.e. restores "no limit". */
-static int v1_io_set(const char *dir, unsigned maj, unsigned min,
-                     const struct agent_cg_io_limit *v)
+static int v1_io_set(const char *dir, unsigned maj, unsigned min, const struct agent_cg_io_limit *v)
 {
         int first = 0;
         for (int i = 0; i < AGENT_CG_IO_MAX; i++) {

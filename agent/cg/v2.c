@@ -106,14 +106,13 @@ static int v2_io_get(const char *dir, unsigned maj, unsigned min, struct agent_c
         return 0;
 }
 
-static int v2_io_set(const char *dir, unsigned maj, unsigned min,
-                     const struct agent_cg_io_limit *v)
+static int v2_io_set(const char *dir, unsigned maj, unsigned min, const struct agent_cg_io_limit *v)
 {
         char buf[256];
         size_t len = (size_t)snprintf(buf, sizeof buf, "%u:%u", maj, min);
         for (int i = 0; i < AGENT_CG_IO_MAX && len < sizeof buf; i++) {
-                int w = v->v[i] ? snprintf(buf + len, sizeof buf - len, " %s=%" PRIu64,
-                                           io_keys[i], v->v[i])
+                int w = v->v[i] ? snprintf(buf + len, sizeof buf - len, " %s=%" PRIu64, io_keys[i],
+                                           v->v[i])
                                 : snprintf(buf + len, sizeof buf - len, " %s=max", io_keys[i]);
                 if (w > 0)
                         len += (size_t)w;

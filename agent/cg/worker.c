@@ -28,12 +28,12 @@
 #include "fl_log.h"
 #include "fl_util.h"
 
-#define IO_CHUNK     (1024 * 1024)
-#define PAGE         4096u
-#define MADV_POP_W   23 /* MADV_POPULATE_WRITE, Linux 5.14 */
-#define MLOCK_ONF    1  /* MLOCK_ONFAULT */
-#define READY_FD     3
-#define MAX_FILTER   256
+#define IO_CHUNK   (1024 * 1024)
+#define PAGE       4096u
+#define MADV_POP_W 23 /* MADV_POPULATE_WRITE, Linux 5.14 */
+#define MLOCK_ONF  1  /* MLOCK_ONFAULT */
+#define READY_FD   3
+#define MAX_FILTER 256
 
 /* --- seccomp: built once in the parent, installed by each child ------- */
 
@@ -46,13 +46,31 @@ static bool filter_tried;
 static void build_filter(void)
 {
         static const int allow[] = {
-            SCMP_SYS(read),          SCMP_SYS(write),         SCMP_SYS(pread64),
-            SCMP_SYS(pwrite64),      SCMP_SYS(mmap),          SCMP_SYS(munmap),
-            SCMP_SYS(madvise),       SCMP_SYS(mlock),         SCMP_SYS(mlock2),
-            SCMP_SYS(nanosleep),     SCMP_SYS(clock_nanosleep), SCMP_SYS(clock_gettime),
-            SCMP_SYS(pause),         SCMP_SYS(rt_sigreturn),  SCMP_SYS(restart_syscall),
-            SCMP_SYS(fdatasync),     SCMP_SYS(fsync),         SCMP_SYS(close),
-            SCMP_SYS(exit),          SCMP_SYS(exit_group),    SCMP_SYS(getpid),
+            SCMP_SYS(read),
+            SCMP_SYS(write),
+            SCMP_SYS(pread64),
+            SCMP_SYS(pwrite64),
+            SCMP_SYS(mmap),
+            SCMP_SYS(munmap),
+            SCMP_SYS(madvise),
+            SCMP_SYS(mlock),
+            SCMP_SYS(mlock2),
+            SCMP_SYS(nanosleep),
+            SCMP_SYS(clock_nanosleep),
+            SCMP_SYS(clock_gettime),
+            SCMP_SYS(pause),
+            SCMP_SYS(rt_sigreturn),
+            SCMP_SYS(restart_syscall),
+            SCMP_SYS(fdatasync),
+            SCMP_SYS(fsync),
+            SCMP_SYS(close),
+            SCMP_SYS(exit),
+            SCMP_SYS(exit_group),
+            SCMP_SYS(gettid),
+            SCMP_SYS(sched_yield),
+            SCMP_SYS(rt_sigprocmask),
+            /* sanitizer runtimes switch signal stacks */ SCMP_SYS(sigaltstack),
+            SCMP_SYS(getpid),
         };
         filter_tried = true;
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -128,12 +146,13 @@ static __attribute__((noreturn)) void run_mem(const struct agent_worker_spec *w)
         if (p == MAP_FAILED)
                 die(errno);
         if (w->ramp_ms == 0) {
-                /* mlock faults every page in for writing; without it (or
-                 * when not allowed) populate, then touch what is left. */
-                bool done = w->lock && mlock(p, len) == 0;
-                if (!done)
-                        done = madvise(p, len, MADV_POP_W) == 0;
-                if (!done)
+                /* Raw mlock (sanitizer runtimes turn the libc one into a
+                 * no-op); then populate for writing, which is cheap where
+                 * mlock already faulted everything in; touch as a last
+                 * resort (kernels before 5.14). */
+                if (w->lock)
+                        (void)syscall(SYS_mlock, p, len);
+                if (madvise(p, len, MADV_POP_W) < 0)
                         for (size_t off = 0; off < len; off += PAGE)
                                 p[off] = 1;
                 report(0);
@@ -148,7 +167,8 @@ static __attribute__((noreturn)) void run_mem(const struct agent_worker_spec *w)
                 p[i * PAGE] = 1;
                 if ((i & 255) == 0) {
                         /* Stay on the straight line from 0 to len over ramp_ms. */
-                        uint64_t due = start + (uint64_t)((unsigned __int128)i * w->ramp_ms / pages);
+                        uint64_t due =
+                            start + (uint64_t)((unsigned __int128)i * w->ramp_ms / pages);
                         uint64_t now = mono_ms();
                         if (due > now)
                                 ms_sleep((long)(due - now));

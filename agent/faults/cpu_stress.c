@@ -4,6 +4,7 @@
  * share: the kernel holds the level, not a duty cycle guessed in user
  * space. The group also gets the highest weight, so a competing load
  * cannot push it below its quota. */
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,8 @@
 #include "fl_parse.h"
 #include "fl_util.h"
 
-#define CPU_PERIOD_US  100000u /* 1 s windows hold exactly ten periods */
-#define CPU_MIN_QUOTA  1000u   /* the kernel's floor */
+#define CPU_PERIOD_US   100000u /* 1 s windows hold exactly ten periods */
+#define CPU_MIN_QUOTA   1000u   /* the kernel's floor */
 #define CPU_MAX_WORKERS 1024u
 
 enum { K_PERCENT, K_CORES, K_LOAD, K_N };
@@ -49,7 +50,8 @@ static int cpu_validate(struct agent_fault *f, char *err, size_t errlen)
         if (!p)
                 return -ENOMEM;
         if (!v[K_PERCENT] == !v[K_CORES]) {
-                snprintf(err, errlen, "exactly one of percent= (of all CPUs) or cores= is required");
+                snprintf(err, errlen,
+                         "exactly one of percent= (of all CPUs) or cores= is required");
                 return -EINVAL;
         }
         if (v[K_PERCENT] && v[K_LOAD]) {
@@ -58,8 +60,7 @@ static int cpu_validate(struct agent_fault *f, char *err, size_t errlen)
         }
         if (v[K_PERCENT] &&
             (fl_parse_percent(v[K_PERCENT], &p->percent_bp) < 0 || p->percent_bp == 0)) {
-                snprintf(err, errlen, "percent=%s: expected a percentage in (0,100]",
-                         v[K_PERCENT]);
+                snprintf(err, errlen, "percent=%s: expected a percentage in (0,100]", v[K_PERCENT]);
                 return -EINVAL;
         }
         if (v[K_CORES] && (fl_parse_u64(v[K_CORES], &p->cores) < 0 || p->cores == 0 ||
@@ -152,6 +153,17 @@ static int cpu_apply(struct agent_fault *f, char *err, size_t errlen)
                 return r;
         }
         (void)ops->cpu_weight_max(dir);
+        /* Weight only counts between siblings: with the default weight on
+         * faultline's own parent group, the whole group competes like one
+         * ordinary process and a high load= is starved below its quota.
+         * The parent gets the maximum too. */
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+                *slash = '\0';
+                (void)ops->cpu_weight_max(parent);
+        }
 
         json_int_t n = json_integer_value(json_object_get(f->undo, "nworkers"));
         struct agent_worker_spec w = {.kind = AGENT_WORKER_CPU, .ready_timeout_ms = 5000};
@@ -177,8 +189,7 @@ static int cpu_verify(struct agent_fault *f, char *err, size_t errlen)
         json_int_t n = json_integer_value(json_object_get(f->undo, "nworkers"));
         int alive = agent_worker_alive(f->undo, dir);
         if (alive != n) {
-                snprintf(err, errlen, "%d of %lld workers running in %s", alive, (long long)n,
-                         dir);
+                snprintf(err, errlen, "%d of %lld workers running in %s", alive, (long long)n, dir);
                 return -ESRCH;
         }
         struct agent_cg_cpu_max max;

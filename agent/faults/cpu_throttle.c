@@ -95,8 +95,7 @@ static int thr_apply(struct agent_fault *f, char *err, size_t errlen)
                 return r;
         if ((r = ops->cpu_max_set(dir, &max)) < 0) {
                 snprintf(err, errlen, "setting the CPU quota of %s to %lld/%llu us: %s", dir,
-                         (long long)max.quota_us, (unsigned long long)max.period_us,
-                         strerror(-r));
+                         (long long)max.quota_us, (unsigned long long)max.period_us, strerror(-r));
                 return r;
         }
         return 0;

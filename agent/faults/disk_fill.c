@@ -1,7 +1,10 @@
 /* disk-fill: take space away from a filesystem with one ballast file,
- * either a fixed size (bytes=) or whatever brings the filesystem to a used
- * percentage (percent=). The file's name carries the fault id and is
- * recorded before it exists, so revert — or crash recovery — finds it. */
+ * either a fixed size (bytes=), whatever brings the filesystem to a used
+ * percentage (percent=), or all but reserve= bytes of what is free. With
+ * inodes=, a ballast directory of empty files also brings the inode usage
+ * to that percentage. Names carry the fault id and are recorded before
+ * they exist, so revert — or crash recovery — finds them. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,13 +22,18 @@
 #define BALLAST_PREFIX ".faultline-ballast-"
 #define WRITE_CHUNK    (1024 * 1024)
 
+#define INODE_MAX_FILES 2000000u /* creating more would stall the agent for seconds */
+
 struct fill_priv {
         char dir[PATH_MAX];
         uint64_t bytes;      /* 0 when percent is used */
         uint32_t percent_bp; /* 0 when bytes is used */
+        bool has_reserve;
+        uint64_t reserve;   /* leave this many bytes free */
+        uint32_t inodes_bp; /* 0: no inode exhaustion */
 };
 
-static const char *const fill_keys[] = {"path", "bytes", "percent", NULL};
+static const char *const fill_keys[] = {"path", "bytes", "percent", "reserve", "inodes", NULL};
 
 /* The write fallback works everywhere a file can be written. */
 static const char *fill_supported(void)
@@ -49,7 +57,7 @@ static bool key_known(const char *key)
 
 static int fill_validate(struct agent_fault *f, char *err, size_t errlen)
 {
-        const char *path = NULL, *bytes = NULL, *percent = NULL;
+        const char *path = NULL, *bytes = NULL, *percent = NULL, *reserve = NULL, *inodes = NULL;
 
         fill_destroy(f);
         for (size_t i = 0; i < f->n_params; i++) {
@@ -67,6 +75,10 @@ static int fill_validate(struct agent_fault *f, char *err, size_t errlen)
                         path = f->params[i].value;
                 else if (strcmp(key, "bytes") == 0)
                         bytes = f->params[i].value;
+                else if (strcmp(key, "reserve") == 0)
+                        reserve = f->params[i].value;
+                else if (strcmp(key, "inodes") == 0)
+                        inodes = f->params[i].value;
                 else
                         percent = f->params[i].value;
         }
@@ -96,8 +108,24 @@ static int fill_validate(struct agent_fault *f, char *err, size_t errlen)
         memcpy(p->dir, path, len);
         p->dir[len] = '\0';
 
-        if (!bytes == !percent) {
-                snprintf(err, errlen, "exactly one of bytes= or percent= is required");
+        int space = !!bytes + !!percent + !!reserve;
+        if (space > 1 || (space == 0 && !inodes)) {
+                snprintf(err, errlen,
+                         "exactly one of bytes=, percent= or reserve= is required (inodes= may "
+                         "stand alone)");
+                return -EINVAL;
+        }
+        if (reserve) {
+                if (fl_parse_size(reserve, &p->reserve) < 0) {
+                        snprintf(err, errlen, "reserve=%s: expected a size to leave free (\"1G\")",
+                                 reserve);
+                        return -EINVAL;
+                }
+                p->has_reserve = true;
+        }
+        if (inodes && (fl_parse_percent(inodes, &p->inodes_bp) < 0 || p->inodes_bp == 0)) {
+                snprintf(err, errlen, "inodes=%s: expected a used-inode percentage in (0,100]",
+                         inodes);
                 return -EINVAL;
         }
         if (bytes && (fl_parse_size(bytes, &p->bytes) < 0 || p->bytes == 0)) {
@@ -121,6 +149,127 @@ static bool id_is_safe(const char *id)
                 if (*c == '/' || *c < 0x21 || *c > 0x7e)
                         return false;
         return strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+/* inodes=: how many empty files bring the inode usage to the target, in
+ * a directory named after the fault. */
+static int inodes_prepare(struct agent_fault *f, const struct fill_priv *p,
+                          const struct statvfs *vfs, bool with_file, char *err, size_t errlen)
+{
+        if (!p->inodes_bp)
+                return 0;
+        if (vfs->f_files == 0) {
+                snprintf(err, errlen, "path=%s: filesystem has no inode limit to exhaust", p->dir);
+                return -EINVAL;
+        }
+        uint64_t total = vfs->f_files;
+        uint64_t freei = geteuid() == 0 ? vfs->f_ffree : vfs->f_favail;
+        uint64_t used = total - vfs->f_ffree;
+        uint64_t target = (uint64_t)(((unsigned __int128)total * p->inodes_bp + 9999) / 10000);
+        if (target <= used) {
+                snprintf(err, errlen,
+                         "path=%s: %llu of %llu inodes already used, at or above "
+                         "inodes=%u.%02u%%",
+                         p->dir, (unsigned long long)used, (unsigned long long)total,
+                         p->inodes_bp / 100, p->inodes_bp % 100);
+                return -EINVAL;
+        }
+        /* The ballast directory takes one inode itself, a ballast file
+         * (bytes=, percent=, reserve=) another. */
+        uint64_t files = target - used - 1 - (with_file ? 1 : 0);
+        if (target < used + 1 + (with_file ? 1 : 0))
+                files = 0;
+        if (files + 1 > freei || files > INODE_MAX_FILES) {
+                snprintf(err, errlen,
+                         "path=%s: inodes= needs %llu files (%llu inodes free, at "
+                         "most %u created)",
+                         p->dir, (unsigned long long)files, (unsigned long long)freei,
+                         INODE_MAX_FILES);
+                return -EINVAL;
+        }
+        char dir[PATH_MAX];
+        int w = snprintf(dir, sizeof dir, "%s%s" BALLAST_PREFIX "%s.d", p->dir,
+                         strcmp(p->dir, "/") == 0 ? "" : "/", f->id);
+        if (w < 0 || (size_t)w >= sizeof dir)
+                return -ENAMETOOLONG;
+        if (json_object_set_new(f->undo, "inode_dir", json_string(dir)) < 0 ||
+            json_object_set_new(f->undo, "inode_files", json_integer((json_int_t)files)) < 0)
+                return -ENOMEM;
+        snprintf(f->target, sizeof f->target, "%.200s +%llu inodes", p->dir,
+                 (unsigned long long)files);
+        return 0;
+}
+
+static const char *undo_inode_dir(const json_t *undo)
+{
+        const char *dir = json_string_value(json_object_get(undo, "inode_dir"));
+        const char *base = dir ? strrchr(dir, '/') : NULL;
+        if (!base || dir[0] != '/' ||
+            strncmp(base + 1, BALLAST_PREFIX, strlen(BALLAST_PREFIX)) != 0)
+                return NULL;
+        return dir;
+}
+
+static int inodes_apply(struct agent_fault *f, char *err, size_t errlen)
+{
+        const char *dir = undo_inode_dir(f->undo);
+        if (!dir)
+                return 0;
+        json_int_t n = json_integer_value(json_object_get(f->undo, "inode_files"));
+        if (mkdir(dir, 0700) < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "creating %s: %s", dir, strerror(-r));
+                return r;
+        }
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return -errno;
+        for (json_int_t i = 0; i < n; i++) {
+                char name[24];
+                snprintf(name, sizeof name, "%llx", (unsigned long long)i);
+                int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        /* Out of inodes a little early (others create files
+                         * too): the filesystem is where the fault wants it. */
+                        if (errno == ENOSPC)
+                                break;
+                        int r = -errno;
+                        snprintf(err, errlen, "creating file %lld in %s: %s", (long long)i, dir,
+                                 strerror(-r));
+                        return r;
+                }
+                close(fd);
+        }
+        if (!f->backend[0])
+                fl_strlcpy(f->backend, "inodes", sizeof f->backend);
+        return 0;
+}
+
+static int inodes_revert(struct agent_fault *f, char *err, size_t errlen)
+{
+        const char *dir = undo_inode_dir(f->undo);
+        if (!dir)
+                return 0;
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' &&
+                    strspn(de->d_name, "0123456789abcdef") == strlen(de->d_name))
+                        unlinkat(dfd, de->d_name, 0);
+        closedir(d);
+        if (rmdir(dir) < 0 && errno != ENOENT) {
+                int r = -errno;
+                snprintf(err, errlen, "removing %s: %s", dir, strerror(-r));
+                return r;
+        }
+        return 0;
 }
 
 static int fill_prepare(struct agent_fault *f, char *err, size_t errlen)
@@ -164,6 +313,15 @@ static int fill_prepare(struct agent_fault *f, char *err, size_t errlen)
         }
 
         uint64_t bytes = p->bytes;
+        if (p->has_reserve) {
+                if (p->reserve >= avail) {
+                        snprintf(err, errlen,
+                                 "path=%s: only %llu bytes free, already at or below reserve=%llu",
+                                 p->dir, (unsigned long long)avail, (unsigned long long)p->reserve);
+                        return -EINVAL;
+                }
+                bytes = avail - p->reserve;
+        }
         if (p->percent_bp) {
                 uint64_t target =
                     (uint64_t)(((unsigned __int128)size * p->percent_bp + 9999) / 10000);
@@ -183,6 +341,15 @@ static int fill_prepare(struct agent_fault *f, char *err, size_t errlen)
                          p->dir, (unsigned long long)bytes, (unsigned long long)avail);
                 return -EINVAL;
         }
+        if (!f->undo)
+                f->undo = json_object();
+        if (!f->undo)
+                return -ENOMEM;
+        int r = inodes_prepare(f, p, &vfs, bytes > 0, err, errlen);
+        if (r < 0)
+                return r;
+        if (bytes == 0) /* inodes= alone */
+                return 0;
 
         char ballast[PATH_MAX];
         int w = snprintf(ballast, sizeof ballast, "%s%s" BALLAST_PREFIX "%s", p->dir,
@@ -263,6 +430,8 @@ static int fill_apply(struct agent_fault *f, char *err, size_t errlen)
         const char *path;
         uint64_t bytes;
         int r = undo_ballast(f->undo, &path, &bytes, err, errlen);
+        if (r == -ENOENT && undo_inode_dir(f->undo))
+                return inodes_apply(f, err, errlen);
         if (r == -ENOENT) {
                 snprintf(err, errlen, "disk-fill: apply before prepare");
                 return -EINVAL;
@@ -302,6 +471,31 @@ static int fill_apply(struct agent_fault *f, char *err, size_t errlen)
                 return r;
         }
         fl_strlcpy(f->backend, backend, sizeof f->backend);
+        /* Inodes last: the ballast file above needs one of them. */
+        return inodes_apply(f, err, errlen);
+}
+
+static int inodes_verify(struct agent_fault *f, char *err, size_t errlen)
+{
+        const char *dir = undo_inode_dir(f->undo);
+        if (!dir)
+                return 0;
+        struct statvfs vfs;
+        if (statvfs(dir, &vfs) < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "statvfs %s: %s", dir, strerror(-r));
+                return r;
+        }
+        json_int_t n = json_integer_value(json_object_get(f->undo, "inode_files"));
+        /* Full (or within the files we were asked for, with slack for
+         * others deleting meanwhile). */
+        if (vfs.f_ffree > 0 && (json_int_t)vfs.f_ffree > n / 10 + 16) {
+                struct stat st;
+                if (stat(dir, &st) < 0 || (json_int_t)st.st_nlink < 2) {
+                        snprintf(err, errlen, "inode ballast %s missing", dir);
+                        return -EIO;
+                }
+        }
         return 0;
 }
 
@@ -309,7 +503,12 @@ static int fill_verify(struct agent_fault *f, char *err, size_t errlen)
 {
         const char *path;
         uint64_t bytes;
-        int r = undo_ballast(f->undo, &path, &bytes, err, errlen);
+        int r = inodes_verify(f, err, errlen);
+        if (r < 0)
+                return r;
+        r = undo_ballast(f->undo, &path, &bytes, err, errlen);
+        if (r == -ENOENT && undo_inode_dir(f->undo))
+                return 0;
         if (r == -ENOENT) {
                 snprintf(err, errlen, "disk-fill: verify before prepare");
                 return -EINVAL;
@@ -358,7 +557,10 @@ static int fill_revert(struct agent_fault *f, char *err, size_t errlen)
 {
         const char *path;
         uint64_t bytes;
-        int r = undo_ballast(f->undo, &path, &bytes, err, errlen);
+        int r = inodes_revert(f, err, errlen);
+        if (r < 0)
+                return r;
+        r = undo_ballast(f->undo, &path, &bytes, err, errlen);
         if (r == -ENOENT)
                 return 0; /* prepare() never recorded a ballast: nothing exists */
         if (r < 0)
@@ -373,8 +575,8 @@ static int fill_revert(struct agent_fault *f, char *err, size_t errlen)
 
 const struct fault_ops agent_fault_disk_fill = {
     .kind = "disk-fill",
-    .help = "fill the filesystem of path= by bytes= or up to percent= used, with one ballast "
-            "file",
+    .help = "fill the filesystem of path= by bytes=, up to percent= used, or to reserve= free; "
+            "inodes= exhausts inodes to a used percentage",
     .keys = fill_keys,
     .supported = fill_supported,
     .validate = fill_validate,

@@ -74,8 +74,7 @@ static int io_validate(struct agent_fault *f, char *err, size_t errlen)
         p->dir[len] = '\0';
         p->bytes = IO_DEFAULT;
         if (v[K_BYTES] && (fl_parse_size(v[K_BYTES], &p->bytes) < 0 || p->bytes < (1u << 20))) {
-                snprintf(err, errlen, "bytes=%s: expected a file size of at least 1M",
-                         v[K_BYTES]);
+                snprintf(err, errlen, "bytes=%s: expected a file size of at least 1M", v[K_BYTES]);
                 return -EINVAL;
         }
         p->bytes &= ~(uint64_t)((1u << 20) - 1); /* whole direct-I/O chunks */
@@ -127,8 +126,7 @@ static int io_prepare(struct agent_fault *f, char *err, size_t errlen)
         for (uint64_t i = 0; i < p->workers; i++) {
                 char path[PATH_MAX + 96];
                 int w = snprintf(path, sizeof path, "%s%s" IO_PREFIX "%s-%llu", p->dir,
-                                 strcmp(p->dir, "/") == 0 ? "" : "/", f->id,
-                                 (unsigned long long)i);
+                                 strcmp(p->dir, "/") == 0 ? "" : "/", f->id, (unsigned long long)i);
                 if (w < 0 || (size_t)w >= PATH_MAX) {
                         snprintf(err, errlen, "path= is too long");
                         return -ENAMETOOLONG;

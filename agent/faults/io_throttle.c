@@ -17,7 +17,7 @@
 #include "fl_util.h"
 
 enum { K_UNIT, K_CGROUP, K_PATH, K_RBPS, K_WBPS, K_RIOPS, K_WIOPS, K_N };
-static const char *const iot_keys[] = {"unit", "cgroup", "path", "rbps",
+static const char *const iot_keys[] = {"unit", "cgroup", "path",  "rbps",
                                        "wbps", "riops",  "wiops", NULL};
 
 struct iot_priv {
@@ -51,7 +51,8 @@ static int iot_validate(struct agent_fault *f, char *err, size_t errlen)
                 return r;
         if (!v[K_PATH] || v[K_PATH][0] != '/' ||
             fl_strlcpy(p->path, v[K_PATH], sizeof p->path) < 0) {
-                snprintf(err, errlen, "path= is required: an absolute path on the disk to throttle");
+                snprintf(err, errlen,
+                         "path= is required: an absolute path on the disk to throttle");
                 return -EINVAL;
         }
         bool any = false;
@@ -62,9 +63,9 @@ static int iot_validate(struct agent_fault *f, char *err, size_t errlen)
                 int pr = i < AGENT_CG_RIOPS ? fl_parse_size(s, &p->lim.v[i])
                                             : fl_parse_u64(s, &p->lim.v[i]);
                 if (pr < 0 || p->lim.v[i] == 0) {
-                        snprintf(err, errlen, "%s=%s: expected %s above 0", iot_keys[K_RBPS + i],
-                                 s, i < AGENT_CG_RIOPS ? "bytes per second (\"10M\")"
-                                                       : "operations per second");
+                        snprintf(err, errlen, "%s=%s: expected %s above 0", iot_keys[K_RBPS + i], s,
+                                 i < AGENT_CG_RIOPS ? "bytes per second (\"10M\")"
+                                                    : "operations per second");
                         return -EINVAL;
                 }
                 any = true;
@@ -92,8 +93,8 @@ static int backing_disk(const char *path, unsigned *ret_maj, unsigned *ret_min, 
         char sys[128], buf[32];
         snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u", maj, min);
         if (access(sys, F_OK) < 0) {
-                snprintf(err, errlen, "path=%s is on %u:%u, which is not a block device", path,
-                         maj, min);
+                snprintf(err, errlen, "path=%s is on %u:%u, which is not a block device", path, maj,
+                         min);
                 return -EINVAL;
         }
         snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u/partition", maj, min);
@@ -101,8 +102,8 @@ static int backing_disk(const char *path, unsigned *ret_maj, unsigned *ret_min, 
                 snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u/../dev", maj, min);
                 _cleanup_fclose_ FILE *f = fopen(sys, "re");
                 if (!f || !fgets(buf, sizeof buf, f) || sscanf(buf, "%u:%u", &maj, &min) != 2) {
-                        snprintf(err, errlen, "path=%s: cannot find the disk of partition %s",
-                                 path, sys);
+                        snprintf(err, errlen, "path=%s: cannot find the disk of partition %s", path,
+                                 sys);
                         return -EIO;
                 }
         }

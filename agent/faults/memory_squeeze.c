@@ -64,8 +64,7 @@ static int sq_prepare(struct agent_fault *f, char *err, size_t errlen)
                 return r;
         char prev[64];
         if ((r = agent_cg_read(dir, ops->mem_soft_file, prev, sizeof prev)) < 0) {
-                snprintf(err, errlen, "reading %s/%s: %s", dir, ops->mem_soft_file,
-                         strerror(-r));
+                snprintf(err, errlen, "reading %s/%s: %s", dir, ops->mem_soft_file, strerror(-r));
                 return r;
         }
         if (json_object_set_new(f->undo, "prev", json_string(prev)) < 0)
@@ -103,8 +102,7 @@ static int sq_verify(struct agent_fault *f, char *err, size_t errlen)
         if ((r = agent_cg_read_u64(dir, ops->mem_soft_file, &got)) < 0 || got > p->bytes ||
             got + 65536 < p->bytes) {
                 snprintf(err, errlen, "%s/%s reads back as %llu, wanted %llu", dir,
-                         ops->mem_soft_file, (unsigned long long)got,
-                         (unsigned long long)p->bytes);
+                         ops->mem_soft_file, (unsigned long long)got, (unsigned long long)p->bytes);
                 return r < 0 ? r : -EIO;
         }
         return 0;

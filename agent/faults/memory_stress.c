@@ -14,7 +14,7 @@
 #include "fl_parse.h"
 #include "fl_util.h"
 
-#define MEM_ALLOWANCE (32ull << 20) /* worker's own pages beyond the request */
+#define MEM_ALLOWANCE (32ull << 20)  /* worker's own pages beyond the request */
 #define MEM_KEEP_MIN  (256ull << 20) /* never leave the host less available than this */
 #define MEM_VERIFY_MS 2000
 
@@ -128,8 +128,7 @@ static int mem_apply(struct agent_fault *f, char *err, size_t errlen)
         uint64_t bytes = (uint64_t)json_integer_value(json_object_get(f->undo, "bytes"));
         const struct agent_cg_ops *ops = agent_cg_ops_gen(g.gen[0]);
         if ((r = ops->mem_limit_set(g.dir[0], bytes + MEM_ALLOWANCE)) < 0) {
-                snprintf(err, errlen, "setting the memory limit of %s: %s", g.dir[0],
-                         strerror(-r));
+                snprintf(err, errlen, "setting the memory limit of %s: %s", g.dir[0], strerror(-r));
                 return r;
         }
         /* Touching runs at some GB/s; give it time, bounded. */

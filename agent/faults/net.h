@@ -11,7 +11,7 @@
 #include "fault.h"
 #include "nl/qdisc.h"
 
-#define NET_MAX_CIDRS 16
+#define NET_MAX_CIDRS     16
 #define NET_MAX_PROTECTED 16
 
 enum net_dir { NET_EGRESS = 1, NET_INGRESS = 2, NET_BOTH = 3 };
@@ -53,8 +53,8 @@ int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir d
 int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen);
 
 /* "10.0.0.0/8,fd00::/8" -> normalised list. */
-int net_parse_cidrs(const char *key, const char *v, struct net_cidr *out, size_t max,
-                    size_t *ret_n, char *err, size_t errlen);
+int net_parse_cidrs(const char *key, const char *v, struct net_cidr *out, size_t max, size_t *ret_n,
+                    char *err, size_t errlen);
 /* "80" or "8000-8100". */
 int net_parse_ports(const char *key, const char *v, uint16_t range[2], char *err, size_t errlen);
 /* "1mbit", "500kbit", "2gbit", "100bit", "1mbps" (bytes/s, x8) -> bits/s. */
@@ -88,9 +88,16 @@ int net_nft_verify(const struct agent_fault *f, char *err, size_t errlen);
 /* Delete the chains f->undo names. Idempotent. */
 int net_nft_revert(const struct agent_fault *f, char *err, size_t errlen);
 
-/* qdisc part: resolve the interface (given, or the route to the first dst),
- * refuse a foreign non-default root unless force=true (then snapshot it
- * into f->undo), and record ifname in f->undo. Called from prepare(). */
+/* qdisc part: resolve the interface (given, or the route to the first dst;
+ * for direction=ingress the route back to the first src), refuse a foreign
+ * non-default root unless force=true (then snapshot it into f->undo), and
+ * record ifname in f->undo. Called from prepare().
+ *
+ * direction=ingress|both adds an IFB (see nl/qdisc.h): f->undo gets "ifb"
+ * (the device's name, before it exists) and "ingress_qdisc_created"; a
+ * foreign ingress qdisc is refused unless force=true (then our filters are
+ * added next to the foreign ones and only ours are removed). "egress"
+ * records whether the interface's root is ours to remove. */
 int net_qdisc_prepare(struct agent_fault *f, struct net_sel *s, char *err, size_t errlen);
 /* Install the tree and the nft rule steering selected packets into it. */
 int net_qdisc_apply(struct agent_fault *f, const struct net_sel *s,
@@ -98,6 +105,9 @@ int net_qdisc_apply(struct agent_fault *f, const struct net_sel *s,
 int net_qdisc_verify(const struct agent_fault *f, const struct agent_qdisc_spec *spec, char *err,
                      size_t errlen);
 int net_qdisc_revert(const struct agent_fault *f, char *err, size_t errlen);
+/* What ingress shaping cannot select on (cgroup=/unit=: no socket yet at
+ * ingress; port ranges: u32 matches one port). 0 when dir has no ingress. */
+int net_ingress_sel_check(const struct net_sel *s, char *err, size_t errlen);
 
 /* supported() helpers. */
 const char *net_nft_supported(void);
@@ -114,7 +124,7 @@ struct net_qfault {
         uint32_t loss_bp;
 };
 /* Allocate f->priv as a zeroed struct net_qfault and parse the selector
- * (egress only: ingress shaping needs IFB, not offered yet). */
+ * (direction=egress by default; ingress and both go through an IFB). */
 int net_qfault_begin(struct agent_fault *f, struct net_qfault **ret, char *err, size_t errlen);
 /* Parse a duration key into microseconds (0 if absent). */
 int net_parse_us(const struct agent_fault *f, const char *key, bool required, uint32_t *ret,

@@ -1,4 +1,5 @@
-/* net-bandwidth: cap the selected egress traffic to rate= (htb class). */
+/* net-bandwidth: cap the selected traffic to rate= (htb class); egress by
+ * default, direction=ingress|both through an IFB. */
 #include "faults/net.h"
 #include "fl_parse.h"
 #include "fl_util.h"
@@ -14,8 +15,9 @@ static int bw_validate(struct agent_fault *f, char *err, size_t errlen)
         const char *rate = fl_params_get(f->params, f->n_params, "rate");
         const char *burst = fl_params_get(f->params, f->n_params, "burst");
         if (!rate || net_parse_rate(rate, &q->spec.rate_bps) < 0) {
-                snprintf(err, errlen, "rate=%s: expected a rate like 1mbit, 500kbit, 2gbit or "
-                                      "10mbps (bytes), at least 1kbit",
+                snprintf(err, errlen,
+                         "rate=%s: expected a rate like 1mbit, 500kbit, 2gbit or "
+                         "10mbps (bytes), at least 1kbit",
                          rate ? rate : "");
                 net_qfault_destroy(f);
                 return -EINVAL;
@@ -46,14 +48,14 @@ static int bw_prepare(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_bandwidth = {
-        .kind = "net-bandwidth",
-        .help = "cap selected egress traffic to rate= (htb), e.g. rate=1mbit",
-        .keys = bw_keys,
-        .supported = net_htb_supported,
-        .validate = bw_validate,
-        .prepare = bw_prepare,
-        .apply = net_qfault_apply,
-        .verify = net_qfault_verify,
-        .revert = net_qfault_revert,
-        .destroy = net_qfault_destroy,
+    .kind = "net-bandwidth",
+    .help = "cap selected traffic to rate= (htb; direction=ingress via ifb), e.g. rate=1mbit",
+    .keys = bw_keys,
+    .supported = net_htb_supported,
+    .validate = bw_validate,
+    .prepare = bw_prepare,
+    .apply = net_qfault_apply,
+    .verify = net_qfault_verify,
+    .revert = net_qfault_revert,
+    .destroy = net_qfault_destroy,
 };

@@ -31,8 +31,8 @@ static const char *param(const struct agent_fault *f, const char *key)
         return fl_params_get(f->params, f->n_params, key);
 }
 
-int net_parse_cidrs(const char *key, const char *v, struct net_cidr *out, size_t max,
-                    size_t *ret_n, char *err, size_t errlen)
+int net_parse_cidrs(const char *key, const char *v, struct net_cidr *out, size_t max, size_t *ret_n,
+                    char *err, size_t errlen)
 {
         char buf[FL_VAL_LEN];
         size_t n = 0;
@@ -109,8 +109,8 @@ int net_parse_rate(const char *v, uint64_t *ret_bps)
                 const char *unit;
                 double mult;
         } units[] = {
-                {"bit", 1},      {"kbit", 1e3},  {"mbit", 1e6},  {"gbit", 1e9},
-                {"bps", 8},      {"kbps", 8e3},  {"mbps", 8e6},  {"gbps", 8e9},
+            {"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9},
+            {"bps", 8}, {"kbps", 8e3}, {"mbps", 8e6}, {"gbps", 8e9},
         };
         char *end = NULL;
         if (!v || !isdigit((unsigned char)v[0]))
@@ -232,8 +232,9 @@ int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir d
                 for (size_t i = 0; ok && i < n; i++)
                         ok = isalnum((unsigned char)v[i]) || strchr("._-@:\\", v[i]);
                 if (!ok || !strchr(v, '.')) {
-                        snprintf(err, errlen, "unit=%s: expected a systemd unit like "
-                                              "nginx.service",
+                        snprintf(err, errlen,
+                                 "unit=%s: expected a systemd unit like "
+                                 "nginx.service",
                                  v);
                         return -EINVAL;
                 }
@@ -266,8 +267,9 @@ int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir d
                         for (size_t j = 0; j < s->n_src; j++)
                                 common |= s->dst[i].family == s->src[j].family;
                 if (!common) {
-                        snprintf(err, errlen, "dst= and src= share no address family: nothing "
-                                              "could match");
+                        snprintf(err, errlen,
+                                 "dst= and src= share no address family: nothing "
+                                 "could match");
                         return -EINVAL;
                 }
         }
@@ -343,8 +345,9 @@ int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
                 return 0;
         char mnt[256];
         if (cgroup2_mount(mnt, sizeof(mnt)) < 0) {
-                snprintf(err, errlen, "no cgroup2 hierarchy is mounted: cgroup=/unit= scoping "
-                                      "needs cgroup v2 (or a hybrid host's unified mount)");
+                snprintf(err, errlen,
+                         "no cgroup2 hierarchy is mounted: cgroup=/unit= scoping "
+                         "needs cgroup v2 (or a hybrid host's unified mount)");
                 return -EOPNOTSUPP;
         }
         /* nftables looks cgroup paths up below /sys/fs/cgroup. */
@@ -354,8 +357,9 @@ int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
         else if (strncmp(mnt, "/sys/fs/cgroup/", 15) == 0)
                 prefix = mnt + 15;
         if (!prefix) {
-                snprintf(err, errlen, "cgroup2 is mounted at %s; nftables resolves cgroups only "
-                                      "below /sys/fs/cgroup",
+                snprintf(err, errlen,
+                         "cgroup2 is mounted at %s; nftables resolves cgroups only "
+                         "below /sys/fs/cgroup",
                          mnt);
                 return -EOPNOTSUPP;
         }
@@ -422,8 +426,7 @@ static void add_ports(struct sb *b, const char *l4, const char *dir, const uint1
                 sb_add(b, " %s %s %u-%u", l4, dir, r[0], r[1]);
 }
 
-static void add_addrs(struct sb *b, int family, const char *dir, const struct net_cidr *c,
-                      size_t n)
+static void add_addrs(struct sb *b, int family, const char *dir, const struct net_cidr *c, size_t n)
 {
         const char *sep = NULL;
         for (size_t i = 0; i < n; i++) {
@@ -502,11 +505,14 @@ static int add_exemptions(struct sb *b, const char *chain, bool ingress)
 {
         const char *me = AGENT_NFT_TABLE;
         int n = 0;
-        sb_add(b, "add rule inet %s %s %s \"lo\" accept\n", me, chain, ingress ? "iifname" : "oifname");
+        sb_add(b, "add rule inet %s %s %s \"lo\" accept\n", me, chain,
+               ingress ? "iifname" : "oifname");
         n++;
         if (policy.control_port) {
-                sb_add(b, "add rule inet %s %s tcp sport %u accept\n", me, chain, policy.control_port);
-                sb_add(b, "add rule inet %s %s tcp dport %u accept\n", me, chain, policy.control_port);
+                sb_add(b, "add rule inet %s %s tcp sport %u accept\n", me, chain,
+                       policy.control_port);
+                sb_add(b, "add rule inet %s %s tcp dport %u accept\n", me, chain,
+                       policy.control_port);
                 n += 2;
         }
         for (size_t i = 0; i < policy.n_ports; i++) {
@@ -592,21 +598,72 @@ int net_nft_revert(const struct agent_fault *f, char *err, size_t errlen)
 
 /* ---- qdisc ------------------------------------------------------------------ */
 
+static bool forced(const struct agent_fault *f)
+{
+        const char *v = param(f, "force");
+        bool yes = false;
+        return v && fl_parse_bool(v, &yes) == 0 && yes;
+}
+
+int net_ingress_sel_check(const struct net_sel *s, char *err, size_t errlen)
+{
+        if (!(s->dir & NET_INGRESS))
+                return 0;
+        if (s->cgroup[0] || s->unit[0]) {
+                snprintf(err, errlen,
+                         "%s= is not supported for direction=%s on a qdisc fault: "
+                         "arriving packets are shaped before any socket owns them",
+                         s->cgroup[0] ? "cgroup" : "unit", s->dir == NET_BOTH ? "both" : "ingress");
+                return -EINVAL;
+        }
+        if ((s->has_dport && s->dport[0] != s->dport[1]) ||
+            (s->has_sport && s->sport[0] != s->sport[1])) {
+                snprintf(err, errlen,
+                         "port ranges are not supported for direction=%s on a qdisc "
+                         "fault (u32 matches one port): give a single port",
+                         s->dir == NET_BOTH ? "both" : "ingress");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The IFB of a fault: "flifb-" + 8 hex digits of a hash of its id (the
+ * name must fit IFNAMSIZ; it is journaled, never recomputed on revert). */
+static void ifb_name(const struct agent_fault *f, char *buf, size_t size)
+{
+        uint32_t h = 2166136261u;
+        for (const char *c = f->id; *c; c++)
+                h = (h ^ (uint8_t)*c) * 16777619u;
+        snprintf(buf, size, "flifb-%08x", h);
+}
+
 int net_qdisc_prepare(struct agent_fault *f, struct net_sel *s, char *err, size_t errlen)
 {
+        bool egress = s->dir & NET_EGRESS, ingress = s->dir & NET_INGRESS;
+        int rv = net_ingress_sel_check(s, err, errlen);
+        if (rv < 0)
+                return rv;
         if (!s->ifname[0]) {
-                if (!s->n_dst) {
-                        snprintf(err, errlen, "interface= is required (or give dst= and the "
-                                              "route's interface is used)");
+                /* Egress: the route to the first destination. Ingress: the
+                 * route back to the first source (symmetric routing). */
+                const struct net_cidr *via = egress && s->n_dst    ? &s->dst[0]
+                                             : ingress && s->n_src ? &s->src[0]
+                                                                   : NULL;
+                if (!via) {
+                        snprintf(err, errlen,
+                                 egress ? "interface= is required (or give dst= and the "
+                                          "route's interface is used)"
+                                        : "interface= is required (or give src= and the "
+                                          "interface of the route back to it is used)");
                         return -EINVAL;
                 }
                 char addr[INET6_ADDRSTRLEN + 5];
-                snprintf(addr, sizeof(addr), "%s", s->dst[0].text);
+                snprintf(addr, sizeof(addr), "%s", via->text);
                 *strchr(addr, '/') = 0;
-                int rv = agent_route_ifname(addr, s->ifname, sizeof(s->ifname));
+                rv = agent_route_ifname(addr, s->ifname, sizeof(s->ifname));
                 if (rv < 0) {
-                        snprintf(err, errlen, "no route to %s to pick an interface from: %s",
-                                 addr, strerror(-rv));
+                        snprintf(err, errlen, "no route to %s to pick an interface from: %s", addr,
+                                 strerror(-rv));
                         return -EINVAL;
                 }
         }
@@ -615,22 +672,61 @@ int net_qdisc_prepare(struct agent_fault *f, struct net_sel *s, char *err, size_
                 snprintf(err, errlen, "interface %s does not exist", s->ifname);
                 return -ENOENT;
         }
+        if (ingress) {
+                const char *why = agent_ingress_unavailable();
+                if (why) {
+                        snprintf(err, errlen, "direction=ingress needs an ifb device: %s", why);
+                        return -EOPNOTSUPP;
+                }
+                if (strcmp(s->ifname, "lo") == 0) {
+                        snprintf(err, errlen,
+                                 "loopback is always exempt: no ingress shaping on lo");
+                        return -EINVAL;
+                }
+        }
         char kind[32];
         uint32_t handle;
         bool is_default;
-        int rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err, errlen);
-        if (rv < 0)
-                return rv;
-        if (TC_H_MAJ(handle) == (uint32_t)(AGENT_QDISC_MAJOR << 16)) {
-                snprintf(err, errlen, "%s already carries a faultline qdisc fault; revert it first",
-                         s->ifname);
-                return -EBUSY;
+        if (egress) {
+                rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err,
+                                      errlen);
+                if (rv < 0)
+                        return rv;
+                if (TC_H_MAJ(handle) == (uint32_t)(AGENT_QDISC_MAJOR << 16)) {
+                        snprintf(err, errlen,
+                                 "%s already carries a faultline qdisc fault; revert it first",
+                                 s->ifname);
+                        return -EBUSY;
+                }
+        }
+        bool ingress_created = false;
+        if (ingress) {
+                int ours = 0, others = 0;
+                rv = agent_ingress_state(ifindex, kind, sizeof(kind), &ours, &others, err, errlen);
+                if (rv < 0)
+                        return rv;
+                if (ours) {
+                        snprintf(err, errlen,
+                                 "%s already carries a faultline ingress fault (u32 filters at "
+                                 "priority %u); revert it first",
+                                 s->ifname, AGENT_INGRESS_PRIO);
+                        return -EBUSY;
+                }
+                if (kind[0] && !forced(f)) {
+                        snprintf(err, errlen,
+                                 "%s has an ingress qdisc \"%s\" (%s filters) installed by "
+                                 "someone else; refusing to touch it. force=true adds faultline's "
+                                 "redirect filters next to theirs (priority %u, after theirs) and "
+                                 "removes only those on revert",
+                                 s->ifname, kind, others ? "with" : "no", AGENT_INGRESS_PRIO);
+                        return -EPERM;
+                }
+                ingress_created = !kind[0];
         }
         json_object_set_new(f->undo, "ifname", json_string(s->ifname));
-        if (!is_default) {
-                const char *force = param(f, "force");
-                bool yes = false;
-                if (!force || fl_parse_bool(force, &yes) < 0 || !yes) {
+        json_object_set_new(f->undo, "egress", json_boolean(egress));
+        if (egress && !is_default) {
+                if (!forced(f)) {
                         snprintf(err, errlen,
                                  "%s has a root qdisc \"%s\" (handle %x:) installed by someone "
                                  "else; refusing to replace it. force=true snapshots it and "
@@ -644,8 +740,201 @@ int net_qdisc_prepare(struct agent_fault *f, struct net_sel *s, char *err, size_
                 json_object_set_new(f->undo, "snapshot", snap);
                 json_object_set_new(f->undo, "replaced", json_string(kind));
         }
+        if (ingress) {
+                /* Journaled before apply creates anything: revert deletes
+                 * exactly this device and, if we add it, the ingress qdisc. */
+                char ifb[IFNAMSIZ];
+                ifb_name(f, ifb, sizeof(ifb));
+                if (agent_ifindex(ifb) >= 0) {
+                        snprintf(err, errlen, "a device named %s already exists", ifb);
+                        return -EEXIST;
+                }
+                json_object_set_new(f->undo, "ifb", json_string(ifb));
+                json_object_set_new(f->undo, "ingress_qdisc_created",
+                                    json_boolean(ingress_created));
+        }
         snprintf(f->backend, sizeof(f->backend), "htb");
         return 0;
+}
+
+/* ---- ingress u32 rules -------------------------------------------------------- */
+
+static void key_raw(struct agent_u32_rule *r, int off, uint32_t val_be, uint32_t mask_be)
+{
+        if (r->n_keys < AGENT_U32_MAX_KEYS)
+                r->keys[r->n_keys++] =
+                    (struct agent_u32_key){.val = val_be & mask_be, .mask = mask_be, .off = off};
+}
+
+static void key_add(struct agent_u32_rule *r, int off, uint32_t val, uint32_t mask)
+{
+        key_raw(r, off, htonl(val), htonl(mask));
+}
+
+/* Offsets assume no IPv4 options and no IPv6 extension headers, as tc's
+ * "match ip dport" does; the IPv4 keys for ports also require IHL 5 and
+ * a first fragment, so a packet with options is left alone rather than
+ * mismatched. IPv6 matches its next-header byte, which is the transport
+ * protocol only when no extension header sits in between. */
+static void key_proto(struct agent_u32_rule *r, int fam, int proto)
+{
+        if (fam == AF_INET)
+                key_add(r, 8, (uint32_t)proto << 16, 0x00ff0000u);
+        else
+                key_add(r, 4, (uint32_t)(proto == IPPROTO_ICMP ? IPPROTO_ICMPV6 : proto) << 8,
+                        0x0000ff00u);
+}
+
+/* Before the port keys of an IPv4 rule: IHL 5 and a first fragment. */
+static void key_l4(struct agent_u32_rule *r, int fam)
+{
+        if (fam != AF_INET)
+                return;
+        key_add(r, 0, 0x05000000u, 0x0f000000u);
+        key_add(r, 4, 0, 0x00001fffu);
+}
+
+static void key_port(struct agent_u32_rule *r, int fam, bool dport, uint16_t port)
+{
+        int off = fam == AF_INET ? 20 : 40;
+        if (dport)
+                key_add(r, off, port, 0x0000ffffu);
+        else
+                key_add(r, off, (uint32_t)port << 16, 0xffff0000u);
+}
+
+static void key_cidr(struct agent_u32_rule *r, const struct net_cidr *c, bool src)
+{
+        char text[INET6_ADDRSTRLEN + 5];
+        unsigned char a[16] = {0};
+        snprintf(text, sizeof(text), "%s", c->text);
+        char *slash = strchr(text, '/');
+        if (slash)
+                *slash = 0;
+        if (inet_pton(c->family, text, a) != 1)
+                return;
+        int base = c->family == AF_INET ? (src ? 12 : 16) : (src ? 8 : 24);
+        int words = c->family == AF_INET ? 1 : 4;
+        for (int w = 0; w < words; w++) {
+                int bits = (int)c->prefix - 32 * w;
+                if (bits <= 0)
+                        break;
+                uint32_t mask = bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
+                uint32_t v;
+                memcpy(&v, a + 4 * w, 4);
+                key_raw(r, base + 4 * w, v, htonl(mask));
+        }
+}
+
+/* Per family: the exemptions (pass), then one redirect rule per
+ * src x dst x protocol combination. */
+static int ingress_rules(const struct net_sel *s, struct agent_u32_rule **ret, size_t *ret_n,
+                         int counts[2])
+{
+        static const int fams[2] = {AF_INET, AF_INET6};
+        size_t cap = 2 * (2 + 2 * policy.n_ports + policy.n_cidrs +
+                          (s->n_src ? s->n_src : 1) * (s->n_dst ? s->n_dst : 1) * 2);
+        struct agent_u32_rule *v = calloc(cap, sizeof(*v));
+        size_t n = 0;
+        if (!v)
+                return -ENOMEM;
+        for (int fi = 0; fi < 2; fi++) {
+                int fam = fams[fi];
+                if ((s->n_src && !has_family(s->src, s->n_src, fam)) ||
+                    (s->n_dst && !has_family(s->dst, s->n_dst, fam)))
+                        continue;
+                size_t first = n;
+                uint16_t cp[NET_MAX_PROTECTED + 1];
+                size_t ncp = 0;
+                if (policy.control_port)
+                        cp[ncp++] = policy.control_port;
+                for (size_t i = 0; i < policy.n_ports; i++)
+                        cp[ncp++] = policy.ports[i];
+                for (size_t i = 0; i < ncp; i++)
+                        for (int d = 0; d < 2; d++) {
+                                struct agent_u32_rule *r = &v[n++];
+                                r->family = fam;
+                                key_proto(r, fam, IPPROTO_TCP);
+                                key_l4(r, fam);
+                                key_port(r, fam, d == 1, cp[i]);
+                        }
+                for (size_t i = 0; i < policy.n_cidrs; i++) {
+                        if (policy.cidrs[i].family != fam)
+                                continue;
+                        struct agent_u32_rule *r = &v[n++];
+                        r->family = fam;
+                        key_cidr(r, &policy.cidrs[i], true);
+                }
+                int protos[2] = {s->proto, 0};
+                int np = 1;
+                if (!s->proto && (s->has_dport || s->has_sport)) {
+                        protos[0] = IPPROTO_TCP;
+                        protos[1] = IPPROTO_UDP;
+                        np = 2;
+                }
+                size_t ns = s->n_src ? s->n_src : 1, nd = s->n_dst ? s->n_dst : 1;
+                for (size_t i = 0; i < ns; i++) {
+                        if (s->n_src && s->src[i].family != fam)
+                                continue;
+                        for (size_t j = 0; j < nd; j++) {
+                                if (s->n_dst && s->dst[j].family != fam)
+                                        continue;
+                                for (int p = 0; p < np; p++) {
+                                        struct agent_u32_rule *r = &v[n++];
+                                        r->family = fam;
+                                        r->redirect = true;
+                                        if (s->n_src)
+                                                key_cidr(r, &s->src[i], true);
+                                        if (s->n_dst)
+                                                key_cidr(r, &s->dst[j], false);
+                                        if (protos[p])
+                                                key_proto(r, fam, protos[p]);
+                                        if (s->has_dport || s->has_sport)
+                                                key_l4(r, fam);
+                                        if (s->has_dport)
+                                                key_port(r, fam, true, s->dport[0]);
+                                        if (s->has_sport)
+                                                key_port(r, fam, false, s->sport[0]);
+                                }
+                        }
+                }
+                counts[fi] = (int)(n - first);
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int ingress_apply(struct agent_fault *f, const struct net_sel *s, int ifindex,
+                         const struct agent_qdisc_spec *spec, char *err, size_t errlen)
+{
+        const char *ifb = json_string_value(json_object_get(f->undo, "ifb"));
+        bool created = json_is_true(json_object_get(f->undo, "ingress_qdisc_created"));
+        if (!ifb) {
+                snprintf(err, errlen, "no ifb recorded by prepare");
+                return -EINVAL;
+        }
+        int rv = agent_ifb_create(ifb, err, errlen);
+        if (rv < 0)
+                return rv;
+        int ifb_index = agent_ifindex(ifb);
+        if (ifb_index < 0) {
+                snprintf(err, errlen, "ifb device %s vanished", ifb);
+                return -ENOENT;
+        }
+        /* The whole tree on the ifb first, then the filters that feed it. */
+        struct agent_qdisc_spec ispec = *spec;
+        ispec.default_class = true;
+        if ((rv = agent_qdisc_install(ifb_index, &ispec, err, errlen)) < 0)
+                return rv;
+        _cleanup_free_ struct agent_u32_rule *rules = NULL;
+        size_t n = 0;
+        int counts[2] = {0, 0};
+        if ((rv = ingress_rules(s, &rules, &n, counts)) < 0)
+                return rv;
+        json_object_set_new(f->undo, "u32_v4", json_integer(counts[0]));
+        json_object_set_new(f->undo, "u32_v6", json_integer(counts[1]));
+        return agent_ingress_install(ifindex, created, ifb_index, rules, n, err, errlen);
 }
 
 int net_qdisc_apply(struct agent_fault *f, const struct net_sel *s,
@@ -656,14 +945,28 @@ int net_qdisc_apply(struct agent_fault *f, const struct net_sel *s,
                 snprintf(err, errlen, "interface %s vanished", s->ifname);
                 return -ENOENT;
         }
-        int rv = agent_qdisc_install(ifindex, spec, err, errlen);
-        if (rv < 0)
-                return rv;
-        /* Steer the selected packets into our class; the rest go direct. */
-        char action[64];
-        snprintf(action, sizeof(action), "meta priority set %x:%x", AGENT_QDISC_MAJOR, 1u);
-        struct net_sel egress = *s;
-        return net_nft_apply(f, &egress, NULL, action, err, errlen);
+        int rv;
+        if (s->dir & NET_EGRESS) {
+                if ((rv = agent_qdisc_install(ifindex, spec, err, errlen)) < 0)
+                        return rv;
+                /* Steer the selected packets into our class; the rest go direct. */
+                char action[64];
+                snprintf(action, sizeof(action), "meta priority set %x:%x", AGENT_QDISC_MAJOR, 1u);
+                struct net_sel egress = *s;
+                egress.dir = NET_EGRESS;
+                if ((rv = net_nft_apply(f, &egress, NULL, action, err, errlen)) < 0)
+                        return rv;
+        }
+        if (s->dir & NET_INGRESS)
+                return ingress_apply(f, s, ifindex, spec, err, errlen);
+        return 0;
+}
+
+static bool undo_egress(const struct agent_fault *f)
+{
+        /* Journals written before ingress support have no "egress" key. */
+        json_t *e = json_object_get(f->undo, "egress");
+        return !e || json_is_true(e);
 }
 
 int net_qdisc_verify(const struct agent_fault *f, const struct agent_qdisc_spec *spec, char *err,
@@ -675,22 +978,62 @@ int net_qdisc_verify(const struct agent_fault *f, const struct agent_qdisc_spec 
                 snprintf(err, errlen, "interface vanished");
                 return -EIO;
         }
-        int rv = agent_qdisc_verify(ifindex, spec, err, errlen);
-        return rv < 0 ? rv : net_nft_verify(f, err, errlen);
+        int rv;
+        if (undo_egress(f)) {
+                if ((rv = agent_qdisc_verify(ifindex, spec, err, errlen)) < 0 ||
+                    (rv = net_nft_verify(f, err, errlen)) < 0)
+                        return rv;
+        }
+        const char *ifb = json_string_value(json_object_get(f->undo, "ifb"));
+        if (!ifb)
+                return 0;
+        if ((rv = agent_ifb_check(ifb, err, errlen)) < 0)
+                return rv == -ENODEV ? -EIO : rv;
+        struct agent_qdisc_spec ispec = *spec;
+        ispec.default_class = true;
+        if ((rv = agent_qdisc_verify(agent_ifindex(ifb), &ispec, err, errlen)) < 0)
+                return rv;
+        return agent_ingress_verify(
+            ifindex, (int)json_integer_value(json_object_get(f->undo, "u32_v4")),
+            (int)json_integer_value(json_object_get(f->undo, "u32_v6")), err, errlen);
 }
 
 int net_qdisc_revert(const struct agent_fault *f, char *err, size_t errlen)
 {
-        int rv = net_nft_revert(f, err, errlen);
-        if (rv < 0)
-                return rv;
+        /* Every step is attempted; the first failure is reported (and the
+         * agent retries the whole, idempotent, revert). */
+        int first = net_nft_revert(f, err, errlen), rv;
+        char e2[256];
         const char *ifname = json_string_value(json_object_get(f->undo, "ifname"));
         if (!ifname)
-                return 0; /* prepare never got that far */
+                return first; /* prepare never got that far */
         int ifindex = agent_ifindex(ifname);
-        if (ifindex < 0)
-                return 0; /* the interface, and its qdiscs, are gone */
-        return agent_qdisc_remove(ifindex, json_object_get(f->undo, "snapshot"), err, errlen);
+        const char *ifb = json_string_value(json_object_get(f->undo, "ifb"));
+        if (ifb) {
+                /* Filters first: a redirect to a deleted device drops. */
+                if (ifindex >= 0) {
+                        bool created =
+                            json_is_true(json_object_get(f->undo, "ingress_qdisc_created"));
+                        rv = agent_ingress_remove(ifindex, created, e2, sizeof(e2));
+                        if (rv < 0 && first == 0) {
+                                first = rv;
+                                snprintf(err, errlen, "%s", e2);
+                        }
+                }
+                rv = agent_ifb_delete(ifb, e2, sizeof(e2));
+                if (rv < 0 && first == 0) {
+                        first = rv;
+                        snprintf(err, errlen, "%s", e2);
+                }
+        }
+        if (ifindex < 0 || !undo_egress(f))
+                return first; /* the interface, and its qdiscs, are gone */
+        rv = agent_qdisc_remove(ifindex, json_object_get(f->undo, "snapshot"), e2, sizeof(e2));
+        if (rv < 0 && first == 0) {
+                first = rv;
+                snprintf(err, errlen, "%s", e2);
+        }
+        return first;
 }
 
 const char *net_nft_supported(void)
@@ -724,7 +1067,7 @@ int net_qfault_begin(struct agent_fault *f, struct net_qfault **ret, char *err, 
         struct net_qfault *q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
-        int rv = net_sel_parse(f, &q->sel, NET_EGRESS, NET_EGRESS, err, errlen);
+        int rv = net_sel_parse(f, &q->sel, NET_EGRESS, NET_BOTH, err, errlen);
         if (rv < 0) {
                 free(q);
                 return rv;
@@ -780,7 +1123,10 @@ void net_sel_describe(const struct net_sel *s, char *buf, size_t size)
         for (size_t i = 0; i < s->n_src; i++)
                 sb_add(&b, "%s%s", i ? "," : " src=", s->src[i].text);
         if (s->proto)
-                sb_add(&b, " %s", s->proto == IPPROTO_TCP ? "tcp" : s->proto == IPPROTO_UDP ? "udp" : "icmp");
+                sb_add(&b, " %s",
+                       s->proto == IPPROTO_TCP   ? "tcp"
+                       : s->proto == IPPROTO_UDP ? "udp"
+                                                 : "icmp");
         if (s->has_dport)
                 sb_add(&b, " dport=%u-%u", s->dport[0], s->dport[1]);
         if (s->has_sport)
@@ -795,6 +1141,11 @@ int net_qfault_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
         struct net_qfault *q = f->priv;
         char desc[FL_NAME_LEN];
+        if (!q->use_nft_loss) {
+                int irv = net_ingress_sel_check(&q->sel, err, errlen);
+                if (irv < 0)
+                        return irv;
+        }
         int crv = net_sel_resolve_cgroup(&q->sel, err, errlen);
         if (crv < 0)
                 return crv;
@@ -808,8 +1159,14 @@ int net_qfault_prepare(struct agent_fault *f, char *err, size_t errlen)
         if (rv < 0)
                 return rv;
         net_sel_describe(&q->sel, desc, sizeof(desc));
-        snprintf(f->target, sizeof(f->target), "%s", desc);
-        snprintf(f->backend, sizeof(f->backend), "%s", q->spec.has_netem ? "netem" : "htb");
+        const char *ifb = json_string_value(json_object_get(f->undo, "ifb"));
+        snprintf(f->target, sizeof(f->target), "%.200s%s%s%s", desc,
+                 q->sel.dir == NET_INGRESS ? " ingress"
+                 : q->sel.dir == NET_BOTH  ? " both"
+                                           : "",
+                 ifb ? " via " : "", ifb ? ifb : "");
+        snprintf(f->backend, sizeof(f->backend), "%s%s", q->spec.has_netem ? "netem" : "htb",
+                 ifb ? "+ifb" : "");
         return 0;
 }
 

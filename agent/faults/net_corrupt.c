@@ -1,4 +1,5 @@
-/* net-corrupt: netem corrupt on selected egress packets: percent=, correlation=. */
+/* net-corrupt: netem corrupt on selected packets (direction=egress|ingress|both; ingress via an
+ * IFB): percent=, correlation=. */
 #include "faults/net.h"
 #include "fl_util.h"
 
@@ -34,14 +35,14 @@ static int corrupt_prepare(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_corrupt = {
-        .kind = "net-corrupt",
-        .help = "netem corrupt: percent=, correlation=",
-        .keys = corrupt_keys,
-        .supported = net_netem_supported,
-        .validate = corrupt_validate,
-        .prepare = corrupt_prepare,
-        .apply = net_qfault_apply,
-        .verify = net_qfault_verify,
-        .revert = net_qfault_revert,
-        .destroy = net_qfault_destroy,
+    .kind = "net-corrupt",
+    .help = "netem corrupt: percent=, correlation=",
+    .keys = corrupt_keys,
+    .supported = net_netem_supported,
+    .validate = corrupt_validate,
+    .prepare = corrupt_prepare,
+    .apply = net_qfault_apply,
+    .verify = net_qfault_verify,
+    .revert = net_qfault_revert,
+    .destroy = net_qfault_destroy,
 };

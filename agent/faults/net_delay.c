@@ -1,5 +1,6 @@
-/* net-delay: add latency to selected egress packets (netem): delay=,
- * jitter=, correlation=, distribution= normal|pareto|paretonormal|uniform. */
+/* net-delay: add latency to selected packets (netem): delay=, jitter=,
+ * correlation=, distribution= normal|pareto|paretonormal|uniform;
+ * direction=egress (default), ingress (through an IFB) or both. */
 #include "faults/net.h"
 #include "fl_util.h"
 #include "nl/nfqueue.h"
@@ -11,8 +12,9 @@ struct delay_priv {
         pid_t worker;
 };
 
-static const char *const delay_keys[] = {"delay", "jitter", "correlation", "distribution", "limit", "backend",
-                                         "force", NET_SEL_KEYS, NULL};
+static const char *const delay_keys[] = {"delay",        "jitter",     "correlation",
+                                         "distribution", "limit",      "backend",
+                                         "force",        NET_SEL_KEYS, NULL};
 
 static int delay_validate(struct agent_fault *f, char *err, size_t errlen)
 {
@@ -22,7 +24,7 @@ static int delay_validate(struct agent_fault *f, char *err, size_t errlen)
                 return -ENOMEM;
         f->priv = p;
         struct net_qfault *q = &p->q;
-        int rv = net_sel_parse(f, &q->sel, NET_EGRESS, NET_EGRESS, err, errlen);
+        int rv = net_sel_parse(f, &q->sel, NET_EGRESS, NET_BOTH, err, errlen);
         if (rv < 0)
                 goto fail;
         const char *backend = fl_params_get(f->params, f->n_params, "backend");
@@ -47,8 +49,9 @@ static int delay_validate(struct agent_fault *f, char *err, size_t errlen)
         if (dist) {
                 if (strcmp(dist, "normal") != 0 && strcmp(dist, "pareto") != 0 &&
                     strcmp(dist, "paretonormal") != 0 && strcmp(dist, "uniform") != 0) {
-                        snprintf(err, errlen, "distribution=%s: expected normal, pareto, "
-                                              "paretonormal or uniform",
+                        snprintf(err, errlen,
+                                 "distribution=%s: expected normal, pareto, "
+                                 "paretonormal or uniform",
                                  dist);
                         rv = -EINVAL;
                         goto fail;
@@ -97,7 +100,10 @@ static int delay_apply(struct agent_fault *f, char *err, size_t errlen)
         json_object_set_new(f->undo, "worker", json_integer(p->worker));
         char action[64];
         snprintf(action, sizeof(action), "queue num %u bypass", queue);
-        return net_nft_apply(f, &p->q.sel, NULL, action, err, errlen);
+        /* The input hook delays arriving packets just as well. */
+        const struct net_sel *s = &p->q.sel;
+        return net_nft_apply(f, s->dir & NET_EGRESS ? s : NULL, s->dir & NET_INGRESS ? s : NULL,
+                             action, err, errlen);
 }
 
 static int delay_verify(struct agent_fault *f, char *err, size_t errlen)
@@ -150,8 +156,9 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
                         return -EOPNOTSUPP;
                 }
                 if (q->spec.netem.distribution[0] || q->spec.netem.delay_corr_bp) {
-                        snprintf(err, errlen, "the NFQUEUE delayer does uniform jitter only: "
-                                              "drop distribution=/correlation= or use netem");
+                        snprintf(err, errlen,
+                                 "the NFQUEUE delayer does uniform jitter only: "
+                                 "drop distribution=/correlation= or use netem");
                         return -EOPNOTSUPP;
                 }
                 int rv = net_sel_resolve_cgroup(&q->sel, err, errlen);
@@ -175,14 +182,14 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_delay = {
-        .kind = "net-delay",
-        .help = "add latency (netem): delay=100ms jitter=10ms correlation=25% distribution=normal",
-        .keys = delay_keys,
-        .supported = delay_supported,
-        .validate = delay_validate,
-        .prepare = delay_prepare,
-        .apply = delay_apply,
-        .verify = delay_verify,
-        .revert = delay_revert,
-        .destroy = net_qfault_destroy,
+    .kind = "net-delay",
+    .help = "add latency (netem): delay=100ms jitter=10ms correlation=25% distribution=normal",
+    .keys = delay_keys,
+    .supported = delay_supported,
+    .validate = delay_validate,
+    .prepare = delay_prepare,
+    .apply = delay_apply,
+    .verify = delay_verify,
+    .revert = delay_revert,
+    .destroy = net_qfault_destroy,
 };

@@ -1,4 +1,5 @@
-/* net-duplicate: netem duplicate on selected egress packets: percent=, correlation=. */
+/* net-duplicate: netem duplicate on selected packets (direction=egress|ingress|both; ingress via an
+ * IFB): percent=, correlation=. */
 #include "faults/net.h"
 #include "fl_util.h"
 
@@ -34,14 +35,14 @@ static int duplicate_prepare(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_duplicate = {
-        .kind = "net-duplicate",
-        .help = "netem duplicate: percent=, correlation=",
-        .keys = duplicate_keys,
-        .supported = net_netem_supported,
-        .validate = duplicate_validate,
-        .prepare = duplicate_prepare,
-        .apply = net_qfault_apply,
-        .verify = net_qfault_verify,
-        .revert = net_qfault_revert,
-        .destroy = net_qfault_destroy,
+    .kind = "net-duplicate",
+    .help = "netem duplicate: percent=, correlation=",
+    .keys = duplicate_keys,
+    .supported = net_netem_supported,
+    .validate = duplicate_validate,
+    .prepare = duplicate_prepare,
+    .apply = net_qfault_apply,
+    .verify = net_qfault_verify,
+    .revert = net_qfault_revert,
+    .destroy = net_qfault_destroy,
 };

@@ -1,7 +1,9 @@
 /* net-loss: drop percent= of the selected packets. Backends: netem (a
- * qdisc, egress, supports correlation=) where the kernel has sch_netem,
- * otherwise nftables `numgen random` (egress and ingress). backend= forces
- * one; the agent reports which it used. */
+ * qdisc, supports correlation=; ingress through an IFB) where the kernel
+ * has sch_netem, otherwise nftables `numgen random` (egress and ingress).
+ * auto picks netem for egress and nftables for ingress/both (unless
+ * correlation= needs netem). backend= forces one; the agent reports which
+ * it used. */
 #include "faults/net.h"
 #include "fl_util.h"
 
@@ -12,8 +14,8 @@ struct loss_priv {
         enum loss_backend want;
 };
 
-static const char *const loss_keys[] = {"percent", "correlation", "backend", "force", NET_SEL_KEYS,
-                                        NULL};
+static const char *const loss_keys[] = {"percent", "correlation", "backend",
+                                        "force",   NET_SEL_KEYS,  NULL};
 
 static int loss_validate(struct agent_fault *f, char *err, size_t errlen)
 {
@@ -42,12 +44,6 @@ static int loss_validate(struct agent_fault *f, char *err, size_t errlen)
                 snprintf(err, errlen, "correlation= needs the netem backend");
                 rv = -EINVAL;
         }
-        if (rv == 0 && p->q.sel.dir != NET_EGRESS && p->want == LOSS_NETEM) {
-                snprintf(err, errlen, "the netem backend shapes egress only; use "
-                                      "backend=nftables for direction=%s",
-                         p->q.sel.dir == NET_INGRESS ? "ingress" : "both");
-                rv = -EINVAL;
-        }
         if (rv < 0) {
                 free(p);
                 return rv;
@@ -63,22 +59,33 @@ static int loss_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
         struct loss_priv *p = f->priv;
         const char *no_netem = net_netem_supported();
-        bool netem_ok = !no_netem && p->q.sel.dir == NET_EGRESS &&
-                        (p->q.sel.ifname[0] || p->q.sel.n_dst);
+        const struct net_sel *sel = &p->q.sel;
+        /* netem needs an interface: given, or the route to dst= (egress)
+         * or back to src= (ingress), as net_qdisc_prepare picks it. */
+        bool has_if = sel->ifname[0] || ((sel->dir & NET_EGRESS) && sel->n_dst) ||
+                      ((sel->dir & NET_INGRESS) && sel->n_src);
+        bool netem_ok = !no_netem && has_if;
+        bool corr = p->q.spec.netem.loss_corr_bp != 0;
         if (p->want == LOSS_NETEM && no_netem) {
                 snprintf(err, errlen, "backend=netem unavailable: %s", no_netem);
                 return -EOPNOTSUPP;
         }
         if (p->want == LOSS_NETEM && !netem_ok) {
-                snprintf(err, errlen, "backend=netem needs interface= or dst=");
+                snprintf(err, errlen, "backend=netem needs interface= or %s",
+                         sel->dir == NET_INGRESS ? "src=" : "dst=");
                 return -EINVAL;
         }
-        if (p->q.spec.netem.loss_corr_bp && !netem_ok) {
+        if (corr && !netem_ok) {
                 snprintf(err, errlen, "correlation= needs netem (%s)",
                          no_netem ? no_netem : "give interface= or dst=");
                 return -EOPNOTSUPP;
         }
-        p->q.use_nft_loss = p->want == LOSS_NFT || (p->want == LOSS_AUTO && !netem_ok);
+        /* auto: netem for egress; for ingress/both nftables' input hook
+         * (no IFB needed, every selector works) unless correlation= asks
+         * for netem, which then goes through an IFB. */
+        p->q.use_nft_loss =
+            p->want == LOSS_NFT ||
+            (p->want == LOSS_AUTO && (!netem_ok || (sel->dir != NET_EGRESS && !corr)));
         if (p->q.use_nft_loss && net_nft_supported()) {
                 snprintf(err, errlen, "%s", net_nft_supported());
                 return -EOPNOTSUPP;
@@ -100,14 +107,14 @@ static const char *loss_supported(void)
 }
 
 const struct fault_ops agent_fault_net_loss = {
-        .kind = "net-loss",
-        .help = "drop percent= of selected packets (netem, or nftables numgen without netem)",
-        .keys = loss_keys,
-        .supported = loss_supported,
-        .validate = loss_validate,
-        .prepare = loss_prepare,
-        .apply = net_qfault_apply,
-        .verify = net_qfault_verify,
-        .revert = net_qfault_revert,
-        .destroy = net_qfault_destroy,
+    .kind = "net-loss",
+    .help = "drop percent= of selected packets (netem, or nftables numgen without netem)",
+    .keys = loss_keys,
+    .supported = loss_supported,
+    .validate = loss_validate,
+    .prepare = loss_prepare,
+    .apply = net_qfault_apply,
+    .verify = net_qfault_verify,
+    .revert = net_qfault_revert,
+    .destroy = net_qfault_destroy,
 };

@@ -11,8 +11,8 @@ struct partition_priv {
         enum net_dir dir;
 };
 
-static const char *const partition_keys[] = {"peers", "direction", "protocol", "dport", "interface",
-                                             "force", NULL};
+static const char *const partition_keys[] = {"peers",     "direction", "protocol", "dport",
+                                             "interface", "force",     NULL};
 
 static void partition_destroy(struct agent_fault *f)
 {
@@ -38,7 +38,8 @@ static int partition_validate(struct agent_fault *f, char *err, size_t errlen)
         int rv = net_sel_parse(f, &base, NET_BOTH, NET_BOTH, err, errlen);
         const char *peers = fl_params_get(f->params, f->n_params, "peers");
         if (rv == 0 && !peers) {
-                snprintf(err, errlen, "peers= is required (CIDRs to cut off, e.g. peers=10.0.2.0/24)");
+                snprintf(err, errlen,
+                         "peers= is required (CIDRs to cut off, e.g. peers=10.0.2.0/24)");
                 rv = -EINVAL;
         }
         size_t n = 0;
@@ -51,8 +52,9 @@ static int partition_validate(struct agent_fault *f, char *err, size_t errlen)
                 const char *force = fl_params_get(f->params, f->n_params, "force");
                 bool yes = false;
                 if (!force || fl_parse_bool(force, &yes) < 0 || !yes) {
-                        snprintf(err, errlen, "peers= includes a /0 (the whole network): add "
-                                              "force=true to isolate the host");
+                        snprintf(err, errlen,
+                                 "peers= includes a /0 (the whole network): add "
+                                 "force=true to isolate the host");
                         rv = -EPERM;
                 }
         }
@@ -76,7 +78,9 @@ static int partition_prepare(struct agent_fault *f, char *err, size_t errlen)
         struct partition_priv *p = f->priv;
         const char *peers = fl_params_get(f->params, f->n_params, "peers");
         snprintf(f->target, sizeof(f->target), "peers=%s direction=%s", peers,
-                 p->dir == NET_BOTH ? "both" : p->dir == NET_EGRESS ? "egress" : "ingress");
+                 p->dir == NET_BOTH     ? "both"
+                 : p->dir == NET_EGRESS ? "egress"
+                                        : "ingress");
         snprintf(f->backend, sizeof(f->backend), "nftables");
         return 0;
 }
@@ -99,14 +103,14 @@ static int partition_revert(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_partition = {
-        .kind = "net-partition",
-        .help = "drop traffic to/from peers (nftables); control traffic stays exempt",
-        .keys = partition_keys,
-        .supported = net_nft_supported,
-        .validate = partition_validate,
-        .prepare = partition_prepare,
-        .apply = partition_apply,
-        .verify = partition_verify,
-        .revert = partition_revert,
-        .destroy = partition_destroy,
+    .kind = "net-partition",
+    .help = "drop traffic to/from peers (nftables); control traffic stays exempt",
+    .keys = partition_keys,
+    .supported = net_nft_supported,
+    .validate = partition_validate,
+    .prepare = partition_prepare,
+    .apply = partition_apply,
+    .verify = partition_verify,
+    .revert = partition_revert,
+    .destroy = partition_destroy,
 };

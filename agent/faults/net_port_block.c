@@ -9,8 +9,8 @@ struct port_block_priv {
         bool reject;
 };
 
-static const char *const port_block_keys[] = {"port", "protocol", "direction", "dst", "src",
-                                              "interface", "action", "cgroup", "unit", NULL};
+static const char *const port_block_keys[] = {"port",      "protocol", "direction", "dst",  "src",
+                                              "interface", "action",   "cgroup",    "unit", NULL};
 
 static void port_block_destroy(struct agent_fault *f)
 {
@@ -62,7 +62,9 @@ static int port_block_prepare(struct agent_fault *f, char *err, size_t errlen)
                                                           : "tcp+udp";
         snprintf(f->target, sizeof(f->target), "%s port %s %s", proto,
                  fl_params_get(f->params, f->n_params, "port"),
-                 p->sel.dir == NET_BOTH ? "both ways" : p->sel.dir == NET_EGRESS ? "egress" : "ingress");
+                 p->sel.dir == NET_BOTH     ? "both ways"
+                 : p->sel.dir == NET_EGRESS ? "egress"
+                                            : "ingress");
         snprintf(f->backend, sizeof(f->backend), "nftables");
         return 0;
 }
@@ -86,14 +88,14 @@ static int port_block_revert(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_port_block = {
-        .kind = "net-port-block",
-        .help = "drop or reject traffic to a port (nftables), e.g. DNS: port=53 protocol=udp",
-        .keys = port_block_keys,
-        .supported = net_nft_supported,
-        .validate = port_block_validate,
-        .prepare = port_block_prepare,
-        .apply = port_block_apply,
-        .verify = port_block_verify,
-        .revert = port_block_revert,
-        .destroy = port_block_destroy,
+    .kind = "net-port-block",
+    .help = "drop or reject traffic to a port (nftables), e.g. DNS: port=53 protocol=udp",
+    .keys = port_block_keys,
+    .supported = net_nft_supported,
+    .validate = port_block_validate,
+    .prepare = port_block_prepare,
+    .apply = port_block_apply,
+    .verify = port_block_verify,
+    .revert = port_block_revert,
+    .destroy = port_block_destroy,
 };

@@ -1,8 +1,11 @@
-/* net-reorder: netem reorder on selected egress packets: percent=, correlation=, and delay= (reordering sends the chosen packets at once while the rest wait delay=). */
+/* net-reorder: netem reorder on selected packets (direction=egress|ingress|both; ingress via an
+ * IFB): percent=, correlation=, and delay= (reordering sends the chosen packets at once while the
+ * rest wait delay=). */
 #include "faults/net.h"
 #include "fl_util.h"
 
-static const char *const reorder_keys[] = {"percent", "correlation", "delay", "force", NET_SEL_KEYS, NULL};
+static const char *const reorder_keys[] = {"percent", "correlation", "delay",
+                                           "force",   NET_SEL_KEYS,  NULL};
 
 static int reorder_validate(struct agent_fault *f, char *err, size_t errlen)
 {
@@ -18,8 +21,9 @@ static int reorder_validate(struct agent_fault *f, char *err, size_t errlen)
                 return rv;
         }
         if ((rv = net_parse_us(f, "delay", true, &ne->delay_us, err, errlen)) < 0) {
-                snprintf(err, errlen, "net-reorder needs delay= (e.g. delay=10ms): reordering "
-                                      "holds back the packets it does not pick");
+                snprintf(err, errlen,
+                         "net-reorder needs delay= (e.g. delay=10ms): reordering "
+                         "holds back the packets it does not pick");
                 net_qfault_destroy(f);
                 return rv;
         }
@@ -39,14 +43,14 @@ static int reorder_prepare(struct agent_fault *f, char *err, size_t errlen)
 }
 
 const struct fault_ops agent_fault_net_reorder = {
-        .kind = "net-reorder",
-        .help = "netem reorder: percent=, correlation=, delay=",
-        .keys = reorder_keys,
-        .supported = net_netem_supported,
-        .validate = reorder_validate,
-        .prepare = reorder_prepare,
-        .apply = net_qfault_apply,
-        .verify = net_qfault_verify,
-        .revert = net_qfault_revert,
-        .destroy = net_qfault_destroy,
+    .kind = "net-reorder",
+    .help = "netem reorder: percent=, correlation=, delay=",
+    .keys = reorder_keys,
+    .supported = net_netem_supported,
+    .validate = reorder_validate,
+    .prepare = reorder_prepare,
+    .apply = net_qfault_apply,
+    .verify = net_qfault_verify,
+    .revert = net_qfault_revert,
+    .destroy = net_qfault_destroy,
 };

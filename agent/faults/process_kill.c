@@ -31,7 +31,7 @@ struct kill_priv {
 
 #define KILL_MIN_INTERVAL_MS 100
 
-static const char *const kill_keys[] = {"signal", "pid",  "name",     "cmdline", "unit", "cgroup",
+static const char *const kill_keys[] = {"signal", "pid",     "name", "cmdline",  "unit", "cgroup",
                                         "count",  "percent", "seed", "interval", NULL};
 
 static const char *kill_supported(void)
@@ -194,8 +194,8 @@ static int kill_apply(struct agent_fault *f, char *err, size_t errlen)
 
 /* interval=: pick targets afresh and signal them. A round that finds
  * nothing (the service not back yet) is normal for a repeating kill. */
-static int kill_tick(struct agent_fault *f, uint64_t now_mono_ms, uint64_t *ret_next_ms,
-                     char *err, size_t errlen)
+static int kill_tick(struct agent_fault *f, uint64_t now_mono_ms, uint64_t *ret_next_ms, char *err,
+                     size_t errlen)
 {
         struct kill_priv *p = f->priv;
         if (!p || !p->interval_ms) {

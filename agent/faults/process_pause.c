@@ -31,8 +31,8 @@ struct pause_priv {
         struct agent_proc_spec spec;
 };
 
-static const char *const pause_keys[] = {"pid",   "name",    "cmdline", "unit",
-                                         "cgroup", "count", "percent", "seed", NULL};
+static const char *const pause_keys[] = {"pid",   "name",    "cmdline", "unit", "cgroup",
+                                         "count", "percent", "seed",    NULL};
 
 static const char *pause_supported(void)
 {
@@ -86,14 +86,12 @@ static int freezer_prepare(struct agent_fault *f, struct pause_priv *p, char *er
         const struct agent_proc_selector *sel = &p->spec.sel;
         const struct agent_cg_host *h = agent_cg_host();
         if ((sel->kind != AGENT_PROC_SEL_UNIT && sel->kind != AGENT_PROC_SEL_CGROUP) ||
-            has_param(f, "count") || has_param(f, "percent") ||
-            !agent_cg_gen(h, AGENT_CG_FREEZER))
+            has_param(f, "count") || has_param(f, "percent") || !agent_cg_gen(h, AGENT_CG_FREEZER))
                 return 1;
         bool unit = sel->kind == AGENT_PROC_SEL_UNIT;
         char dir[PATH_MAX], rel[PATH_MAX], why[FL_MSG_LEN] = "";
-        int r = agent_cg_resolve(h, unit ? sel->cg : NULL, unit ? NULL : sel->cg,
-                                 AGENT_CG_FREEZER, dir, sizeof dir, rel, sizeof rel, why,
-                                 sizeof why);
+        int r = agent_cg_resolve(h, unit ? sel->cg : NULL, unit ? NULL : sel->cg, AGENT_CG_FREEZER,
+                                 dir, sizeof dir, rel, sizeof rel, why, sizeof why);
         if (r < 0) {
                 fl_log(LOG_INFO, "process-pause %s: no freezer cgroup (%s); using SIGSTOP",
                        sel->text, why);

@@ -87,14 +87,15 @@ static int on_packet(struct nl_msg *msg, void *arg)
 
 /* Release every packet whose time has come. With jitter, a later packet
  * may be due before an earlier one; packets are released in arrival order
- * once due, like netem without reordering. */
-static int release_due(struct delayer *d)
+ * once due, like netem without reordering. Returns microseconds until the
+ * next due packet, or -1 when none is held. */
+static int64_t release_due(struct delayer *d)
 {
         uint64_t now = fl_now_mono_us();
         while (d->count) {
                 struct held *h = &d->ring[d->head];
                 if (h->due_us > now)
-                        return (int)((h->due_us - now + 999) / 1000);
+                        return (int64_t)(h->due_us - now);
                 verdict(d, h->id, h->family);
                 d->head = (d->head + 1) % RING_CAP;
                 d->count--;
@@ -102,8 +103,8 @@ static int release_due(struct delayer *d)
         return -1;
 }
 
-static void __attribute__((noreturn)) worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us,
-                                              int ready_fd, pid_t parent)
+static void __attribute__((noreturn))
+worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_t parent)
 {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
@@ -120,7 +121,13 @@ static void __attribute__((noreturn)) worker(uint16_t queue, uint32_t delay_us, 
         /* Packet ids and verdicts are not request/response pairs. */
         nl_socket_disable_seq_check(d.sk);
         nl_socket_disable_auto_ack(d.sk);
-        nl_socket_set_buffer_size(d.sk, 8 << 20, 1 << 20);
+        /* SO_RCVBUF is capped at net.core.rmem_max (~208 KiB); as root
+         * the FORCE variant gets the 8 MiB a burst needs, so a busy queue
+         * delays packets rather than dropping them. */
+        int rcvbuf = 8 << 20;
+        if (setsockopt(nl_socket_get_fd(d.sk), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+                       sizeof(rcvbuf)) < 0)
+                nl_socket_set_buffer_size(d.sk, rcvbuf, 1 << 20);
         nfnl_queue_pf_bind(d.sk, AF_INET); /* legacy kernels; modern ones ignore it */
         nfnl_queue_pf_bind(d.sk, AF_INET6);
         struct nfnl_queue *q = nfnl_queue_alloc();
@@ -144,11 +151,18 @@ static void __attribute__((noreturn)) worker(uint16_t queue, uint32_t delay_us, 
 
         int fd = nl_socket_get_fd(d.sk);
         for (;;) {
-                int timeout = release_due(&d);
+                /* ppoll: microsecond timeouts, so a lone packet is released
+                 * on time instead of up to a millisecond late. */
+                int64_t wait_us = release_due(&d);
+                struct timespec ts = {.tv_sec = wait_us / 1000000,
+                                      .tv_nsec = (long)(wait_us % 1000000) * 1000};
                 struct pollfd p = {.fd = fd, .events = POLLIN};
-                int n = poll(&p, 1, timeout);
-                if (n > 0)
-                        nl_recvmsgs_default(d.sk); /* drains what is queued */
+                int n = ppoll(&p, 1, wait_us < 0 ? NULL : &ts, NULL);
+                /* Drain what is queued (libnl reads one datagram per call),
+                 * bounded so due packets are never starved by a flood. */
+                for (int i = 0; n > 0 && i < 256; i++)
+                        if (nl_recvmsgs_default(d.sk) < 0)
+                                break;
         }
 fail:
         if (write(ready_fd, &status, 1) < 0)
@@ -156,8 +170,8 @@ fail:
         _exit(1);
 }
 
-int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us,
-                            pid_t *ret_pid, char *err, size_t errlen)
+int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, pid_t *ret_pid,
+                            char *err, size_t errlen)
 {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
@@ -182,8 +196,9 @@ int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_u
         close(p[0]);
         if (status != 0) {
                 agent_nfq_delayer_stop(pid);
-                snprintf(err, errlen, status == 2 ? "NFQUEUE %u is taken by another listener"
-                                                  : "cannot bind NFQUEUE %u (nfnetlink_queue)",
+                snprintf(err, errlen,
+                         status == 2 ? "NFQUEUE %u is taken by another listener"
+                                     : "cannot bind NFQUEUE %u (nfnetlink_queue)",
                          queue);
                 return status == 2 ? -EBUSY : -EIO;
         }
@@ -234,13 +249,14 @@ const char *agent_nfq_unavailable(void)
                                     "priority 0; }\n"
                                     "add rule inet faultline_probe c queue num 1 bypass\n",
                                     e, sizeof(e)) == 0
-                              ? 0
-                              : 1);
+                          ? 0
+                          : 1);
         }
         int st = 0;
         if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                snprintf(why, sizeof(why), "nftables has no `queue` expression here (nft_queue "
-                                           "module missing)");
+                snprintf(why, sizeof(why),
+                         "nftables has no `queue` expression here (nft_queue "
+                         "module missing)");
                 state = 2;
         } else {
                 state = 1;

@@ -14,8 +14,8 @@
 
 /* Fork a worker bound to queue `queue` (0..65535). Returns 0 once the
  * worker is bound and ready, with its pid; -EBUSY if the queue is taken. */
-int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us,
-                            pid_t *ret_pid, char *err, size_t errlen);
+int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, pid_t *ret_pid,
+                            char *err, size_t errlen);
 /* Stop a worker this process started (SIGKILL + reap). A pid that is not
  * our child (e.g. after an agent restart) is left alone. */
 void agent_nfq_delayer_stop(pid_t pid);

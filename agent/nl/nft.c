@@ -77,7 +77,7 @@ static int list_table(json_t **ret, char *err, size_t errlen)
         json_array_foreach(json_object_get(all, "nftables"), i, it)
         {
                 const char *name =
-                        json_string_value(json_object_get(json_object_get(it, "table"), "name"));
+                    json_string_value(json_object_get(json_object_get(it, "table"), "name"));
                 if (name && strcmp(name, AGENT_NFT_TABLE) == 0)
                         present = true;
         }
@@ -125,8 +125,10 @@ int agent_nft_chain_rules(const char *chain, char *err, size_t errlen)
         json_t *it;
         json_array_foreach(json_object_get(table, "nftables"), i, it)
         {
-                const char *c = json_string_value(json_object_get(json_object_get(it, "chain"), "name"));
-                const char *r = json_string_value(json_object_get(json_object_get(it, "rule"), "chain"));
+                const char *c =
+                    json_string_value(json_object_get(json_object_get(it, "chain"), "name"));
+                const char *r =
+                    json_string_value(json_object_get(json_object_get(it, "rule"), "chain"));
                 if (c && strcmp(c, chain) == 0)
                         found = true;
                 if (r && strcmp(r, chain) == 0)
@@ -171,11 +173,10 @@ int agent_nft_delete_chains(const char *const *chains, size_t n, char *err, size
                          AGENT_NFT_TABLE);
         if (!script[0])
                 return 0;
-        rv = agent_nft_run(script, err, errlen);
-        /* Last chain gone: nothing needs the context until the next fault. */
-        if (rv == 0 && total > 0 && left == 0)
-                agent_nft_reset();
-        return rv;
+        /* The context stays: closing its netlink socket right after the
+         * table is deleted blocks for 5-25 ms while nf_tables finishes its
+         * deferred cleanup, which would land on the revert's latency. */
+        return agent_nft_run(script, err, errlen);
 }
 
 const char *agent_nft_unavailable(void)

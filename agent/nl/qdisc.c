@@ -5,7 +5,11 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netlink/netlink.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <linux/tc_act/tc_mirred.h>
 #include <netlink/route/class.h>
+#include <netlink/route/link.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/htb.h>
 #include <netlink/route/qdisc/netem.h>
@@ -111,10 +115,10 @@ int agent_route_ifname(const char *addr, char *ifname, size_t size)
                 if (!i->ifa_addr || i->ifa_addr->sa_family != family)
                         continue;
                 bool same = family == AF_INET
-                                    ? ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
-                                              ((struct sockaddr_in *)&local)->sin_addr.s_addr
-                                    : memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-                                             &((struct sockaddr_in6 *)&local)->sin6_addr, 16) == 0;
+                                ? ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+                                      ((struct sockaddr_in *)&local)->sin_addr.s_addr
+                                : memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                                         &((struct sockaddr_in6 *)&local)->sin6_addr, 16) == 0;
                 if (same) {
                         rv = fl_strlcpy(ifname, i->ifa_name, size);
                         break;
@@ -287,8 +291,8 @@ static int dump(struct nl_sock *sk, int get_type, int new_type, int ifindex, uin
                 json_t *arr, json_t *classes, char *err, size_t errlen)
 {
         struct tcmsg t = {.tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent};
-        struct dump_ctx c = {.ifindex = ifindex, .new_type = new_type, .arr = arr,
-                             .classes = classes};
+        struct dump_ctx c = {
+            .ifindex = ifindex, .new_type = new_type, .arr = arr, .classes = classes};
         int rv = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, dump_cb, &c);
         if (rv >= 0)
                 rv = nl_send_simple(sk, get_type, NLM_F_DUMP, &t, sizeof(t));
@@ -311,8 +315,7 @@ int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen)
         }
         rv = dump(sk, RTM_GETQDISC, RTM_NEWQDISC, ifindex, 0, arr, NULL, err, errlen);
         if (rv == 0)
-                rv = dump(sk, RTM_GETTCLASS, RTM_NEWTCLASS, ifindex, 0, arr, classes, err,
-                          errlen);
+                rv = dump(sk, RTM_GETTCLASS, RTM_NEWTCLASS, ifindex, 0, arr, classes, err, errlen);
         /* Filters hang off a qdisc or a class: the root's, then each class's. */
         if (rv == 0)
                 rv = dump(sk, RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, TC_H_ROOT, arr, NULL, err,
@@ -401,8 +404,8 @@ static int replay(struct nl_sock *sk, json_t *snap, char *err, size_t errlen)
                         progress = false;
                         for (size_t i = 0; i < n; i++) {
                                 json_t *e = json_array_get(snap, i);
-                                if (done[i] || json_integer_value(json_object_get(e, "type")) !=
-                                                       order[o])
+                                if (done[i] ||
+                                    json_integer_value(json_object_get(e, "type")) != order[o])
                                         continue;
                                 _cleanup_free_ unsigned char *buf = NULL;
                                 size_t len = 0;
@@ -520,10 +523,10 @@ static int add_netem(struct nl_sock *sk, int ifindex, const struct agent_netem *
                           .tcm_handle = NETEM_HANDLE,
                           .tcm_parent = AGENT_QDISC_CLASS};
         struct tc_netem_qopt q = {
-                .limit = ne->limit ? ne->limit : 10000,
-                .loss = bp_to_prob(ne->loss_bp),
-                .duplicate = bp_to_prob(ne->duplicate_bp),
-                .gap = ne->reorder_bp ? 1 : 0, /* as tc does: reorder needs a gap */
+            .limit = ne->limit ? ne->limit : 10000,
+            .loss = bp_to_prob(ne->loss_bp),
+            .duplicate = bp_to_prob(ne->duplicate_bp),
+            .gap = ne->reorder_bp ? 1 : 0, /* as tc does: reorder needs a gap */
         };
         struct tc_netem_corr corr = {.delay_corr = bp_to_prob(ne->delay_corr_bp),
                                      .loss_corr = bp_to_prob(ne->loss_corr_bp),
@@ -592,9 +595,10 @@ int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err
         rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
         rtnl_tc_set_handle(TC_CAST(q), ROOT_HANDLE);
         rv = rtnl_tc_set_kind(TC_CAST(q), "htb");
-        /* defcls 0: unclassified packets bypass the classes ("direct"). */
+        /* defcls 0: unclassified packets bypass the classes ("direct").
+         * On an IFB everything is targeted: our class is the default. */
         if (rv >= 0)
-                rv = rtnl_htb_set_defcls(q, 0);
+                rv = rtnl_htb_set_defcls(q, s->default_class ? TC_H_MIN(AGENT_QDISC_CLASS) : 0);
         if (rv >= 0)
                 rv = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_REPLACE);
         rtnl_qdisc_put(q);
@@ -647,6 +651,10 @@ int agent_qdisc_verify(int ifindex, const struct agent_qdisc_spec *s, char *err,
                 snprintf(err, errlen, "root qdisc is not faultline's htb");
                 goto out;
         }
+        if (s->default_class && rtnl_htb_get_defcls(root) != TC_H_MIN(AGENT_QDISC_CLASS)) {
+                snprintf(err, errlen, "htb default class is not fa17:1");
+                goto out;
+        }
         if (rtnl_class_alloc_cache(sk, ifindex, &cc) < 0) {
                 snprintf(err, errlen, "class dump failed");
                 goto out;
@@ -674,9 +682,8 @@ int agent_qdisc_verify(int ifindex, const struct agent_qdisc_spec *s, char *err,
                 int d = rtnl_netem_get_delay(ne);
                 /* Read-back goes through the kernel's tick conversion:
                  * allow one microsecond of rounding. */
-                bool ok = !s->netem.delay_us ||
-                          (d >= 0 && (uint32_t)d + 1 >= s->netem.delay_us &&
-                           (uint32_t)d <= s->netem.delay_us + 1);
+                bool ok = !s->netem.delay_us || (d >= 0 && (uint32_t)d + 1 >= s->netem.delay_us &&
+                                                 (uint32_t)d <= s->netem.delay_us + 1);
                 if (s->netem.loss_bp && rtnl_netem_get_loss(ne) == 0)
                         ok = false;
                 rtnl_qdisc_put(ne);
@@ -730,6 +737,23 @@ int agent_qdisc_remove(int ifindex, json_t *snapshot, char *err, size_t errlen)
 }
 
 /* Probe in a throw-away network namespace so nothing on the host moves. */
+static int probe_root(struct nl_sock *sk, const char *kind, uint32_t handle)
+{
+        struct rtnl_qdisc *q = rtnl_qdisc_alloc();
+        if (!q)
+                return -NLE_NOMEM;
+        rtnl_tc_set_ifindex(TC_CAST(q), 1); /* lo */
+        rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+        rtnl_tc_set_handle(TC_CAST(q), handle);
+        int rv = rtnl_tc_set_kind(TC_CAST(q), kind);
+        if (rv >= 0)
+                rv = rtnl_qdisc_add(sk, q, NLM_F_CREATE);
+        if (rv >= 0)
+                rtnl_qdisc_delete(sk, q);
+        rtnl_qdisc_put(q);
+        return rv;
+}
+
 static int probe_kind(const char *kind)
 {
         pid_t pid = fork();
@@ -741,18 +765,58 @@ static int probe_kind(const char *kind)
                 struct nl_sock *sk = nl_socket_alloc();
                 if (!sk || nl_connect(sk, NETLINK_ROUTE) < 0)
                         _exit(2);
-                struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-                rtnl_tc_set_ifindex(TC_CAST(q), 1); /* lo */
-                rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
-                rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(1, 0));
-                if (rtnl_tc_set_kind(TC_CAST(q), kind) < 0)
-                        _exit(3);
-                _exit(rtnl_qdisc_add(sk, q, NLM_F_CREATE) < 0 ? 1 : 0);
+                _exit(probe_root(sk, kind, TC_HANDLE(1, 0)) < 0 ? 1 : 0);
         }
         int status = 0;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+}
+
+/* 0 ok, 1 no ifb, 2 no ingress qdisc, 3 no u32/mirred (in the probe's
+ * namespace). */
+static int probe_ingress(void)
+{
+        char err[256];
+        if (agent_ifb_create("flifbprobe", err, sizeof(err)) < 0)
+                return 1;
+        int ifb = agent_ifindex("flifbprobe");
+        struct agent_u32_rule all = {.family = AF_INET, .redirect = true};
+        if (ifb < 0 || agent_ingress_install(1, true, ifb, NULL, 0, err, sizeof(err)) < 0)
+                return 2;
+        return agent_ingress_install(1, false, ifb, &all, 1, err, sizeof(err)) < 0 ? 3 : 0;
+}
+
+/* The common questions (htb, netem, ingress shaping) share one namespace:
+ * creating and tearing one down is the slow part (seconds under TCG).
+ * Exit status bits: 1 no htb, 2 no netem, bits 2-3 probe_ingress()'s
+ * code; 0x80 cannot probe. */
+#define PROBE_CANNOT 0x80
+static int probe_common(void)
+{
+        static int result = -1;
+        if (result >= 0)
+                return result;
+        pid_t pid = fork();
+        if (pid < 0)
+                return result = PROBE_CANNOT;
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNET) < 0)
+                        _exit(PROBE_CANNOT);
+                struct nl_sock *sk = nl_socket_alloc();
+                if (!sk || nl_connect(sk, NETLINK_ROUTE) < 0)
+                        _exit(PROBE_CANNOT);
+                int r = 0;
+                if (probe_root(sk, "htb", TC_HANDLE(1, 0)) < 0)
+                        r |= 1;
+                if (probe_root(sk, "netem", TC_HANDLE(2, 0)) < 0)
+                        r |= 2;
+                _exit(r | probe_ingress() << 2);
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return result = WIFEXITED(status) ? WEXITSTATUS(status) : PROBE_CANNOT;
 }
 
 const char *agent_qdisc_unavailable(const char *kind)
@@ -766,7 +830,13 @@ const char *agent_qdisc_unavailable(const char *kind)
                 if (cache[i].state && strcmp(cache[i].kind, kind) == 0)
                         return cache[i].state == 1 ? NULL : cache[i].why;
                 if (!cache[i].state) {
-                        int rv = probe_kind(kind);
+                        int rv;
+                        if (strcmp(kind, "htb") == 0 || strcmp(kind, "netem") == 0) {
+                                int c = probe_common();
+                                rv = c == PROBE_CANNOT ? 2 : (c & (kind[0] == 'h' ? 1 : 2)) != 0;
+                        } else {
+                                rv = probe_kind(kind);
+                        }
                         snprintf(cache[i].kind, sizeof(cache[i].kind), "%s", kind);
                         cache[i].state = rv == 0 ? 1 : 2;
                         if (rv == 1)
@@ -782,4 +852,381 @@ const char *agent_qdisc_unavailable(const char *kind)
                 }
         }
         return NULL;
+}
+
+/* ---- ingress: IFB, ingress qdisc, u32 + mirred ------------------------------ */
+
+/* Filters on the ingress hook: parent ffff: under the "ingress" qdisc (as
+ * `tc filter add ... parent ffff:` does), ffff:fff2 under "clsact". The
+ * kernel remembers the form last used and reports every filter's parent
+ * that way, so using the ingress qdisc's own form keeps a foreign
+ * configuration's `tc filter show` exactly as it was. */
+static uint32_t ingress_parent(const char *kind)
+{
+        return strcmp(kind, "clsact") == 0 ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
+                                           : TC_H_MAKE(TC_H_INGRESS, 0);
+}
+#define INGRESS_HANDLE TC_H_MAKE(TC_H_INGRESS, 0)
+
+static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, uint32_t handle,
+                             uint32_t info)
+{
+        struct nl_msg *m = nlmsg_alloc_simple(type, flags);
+        struct tcmsg t = {.tcm_family = AF_UNSPEC,
+                          .tcm_ifindex = ifindex,
+                          .tcm_parent = parent,
+                          .tcm_handle = handle,
+                          .tcm_info = info};
+        if (m && nlmsg_append(m, &t, sizeof(t), NLMSG_ALIGNTO) < 0) {
+                nlmsg_free(m);
+                return NULL;
+        }
+        return m;
+}
+
+/* Send (consumes m) and wait for the kernel's answer. */
+static int send_msg(struct nl_sock *sk, struct nl_msg *m)
+{
+        int rv = nl_send_auto_complete(sk, m);
+        nlmsg_free(m);
+        return rv < 0 ? rv : nl_wait_for_ack(sk);
+}
+
+int agent_ifb_create(const char *name, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        struct rtnl_link *l = rtnl_link_alloc();
+        if (!l)
+                return -ENOMEM;
+        rtnl_link_set_name(l, name);
+        rv = rtnl_link_set_type(l, "ifb");
+        /* ifb's own default is 32 packets: too short a queue for a shaped
+         * TCP flow; 1000 is what an ethernet device gets. */
+        rtnl_link_set_txqlen(l, 1000);
+        rtnl_link_set_flags(l, IFF_UP);
+        if (rv >= 0)
+                rv = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
+        rtnl_link_put(l);
+        if (rv < 0) {
+                char what[64];
+                snprintf(what, sizeof(what), "creating ifb device %s", name);
+                return nl_fail(rv, what, err, errlen);
+        }
+        return 0;
+}
+
+/* The link called name; -ENODEV if there is none, -EEXIST if it is not an ifb. */
+static int ifb_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret, char *err,
+                   size_t errlen)
+{
+        struct rtnl_link *l = NULL;
+        int rv = rtnl_link_get_kernel(sk, 0, name, &l);
+        if (rv == -NLE_NODEV || rv == -NLE_OBJ_NOTFOUND)
+                return -ENODEV;
+        if (rv < 0)
+                return nl_fail(rv, "link lookup", err, errlen);
+        const char *type = rtnl_link_get_type(l);
+        if (!type || strcmp(type, "ifb") != 0) {
+                rtnl_link_put(l);
+                snprintf(err, errlen, "%s exists but is not an ifb device", name);
+                return -EEXIST;
+        }
+        *ret = l;
+        return 0;
+}
+
+int agent_ifb_delete(const char *name, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        struct rtnl_link *l = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        rv = ifb_get(sk, name, &l, err, errlen);
+        if (rv == -ENODEV)
+                return 0;
+        if (rv < 0)
+                return rv;
+        rv = rtnl_link_delete(sk, l);
+        rtnl_link_put(l);
+        if (rv < 0 && rv != -NLE_NODEV && rv != -NLE_OBJ_NOTFOUND)
+                return nl_fail(rv, "deleting the ifb device", err, errlen);
+        return 0;
+}
+
+int agent_ifb_check(const char *name, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        struct rtnl_link *l = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        if ((rv = ifb_get(sk, name, &l, err, errlen)) < 0) {
+                if (rv == -ENODEV)
+                        snprintf(err, errlen, "ifb device %s missing", name);
+                return rv;
+        }
+        bool up = rtnl_link_get_flags(l) & IFF_UP;
+        rtnl_link_put(l);
+        if (!up) {
+                snprintf(err, errlen, "ifb device %s is down", name);
+                return -EIO;
+        }
+        return 0;
+}
+
+struct filt_count {
+        int ifindex;
+        int ours[2]; /* u32 nodes at our IPv4 / IPv6 priority */
+        int others;  /* any other filter message */
+};
+
+static int count_cb(struct nl_msg *msg, void *arg)
+{
+        struct filt_count *c = arg;
+        struct nlmsghdr *h = nlmsg_hdr(msg);
+        if (h->nlmsg_type != RTM_NEWTFILTER || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
+                return NL_SKIP;
+        struct tcmsg *t = nlmsg_data(h);
+        if (t->tcm_ifindex != c->ifindex)
+                return NL_SKIP;
+        uint32_t prio = TC_H_MAJ(t->tcm_info) >> 16;
+        if (prio == AGENT_INGRESS_PRIO || prio == AGENT_INGRESS_PRIO + 1) {
+                if (TC_U32_NODE(t->tcm_handle))
+                        c->ours[prio - AGENT_INGRESS_PRIO]++;
+        } else {
+                c->others++;
+        }
+        return NL_OK;
+}
+
+static int ingress_state(int ifindex, char *kind, size_t kind_size, int ret_ours[2],
+                         int *ret_others, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        struct nl_cache *cache = NULL;
+        int rv = open_sock(&sk, err, errlen);
+        if (rv < 0)
+                return rv;
+        if ((rv = rtnl_qdisc_alloc_cache(sk, &cache)) < 0)
+                return nl_fail(rv, "qdisc dump", err, errlen);
+        struct rtnl_qdisc *q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_INGRESS);
+        const char *k = q ? rtnl_tc_get_kind(TC_CAST(q)) : NULL;
+        snprintf(kind, kind_size, "%s", q ? (k ? k : "?") : "");
+        if (q)
+                rtnl_qdisc_put(q);
+        nl_cache_free(cache);
+        struct filt_count c = {.ifindex = ifindex};
+        if (kind[0]) {
+                struct tcmsg t = {.tcm_family = AF_UNSPEC,
+                                  .tcm_ifindex = ifindex,
+                                  .tcm_parent = ingress_parent(kind)};
+                rv = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, count_cb, &c);
+                if (rv >= 0)
+                        rv = nl_send_simple(sk, RTM_GETTFILTER, NLM_F_DUMP, &t, sizeof(t));
+                if (rv >= 0)
+                        rv = nl_recvmsgs_default(sk);
+                if (rv < 0)
+                        return nl_fail(rv, "ingress filter dump", err, errlen);
+        }
+        if (ret_ours) {
+                ret_ours[0] = c.ours[0];
+                ret_ours[1] = c.ours[1];
+        }
+        if (ret_others)
+                *ret_others = c.others;
+        return 0;
+}
+
+int agent_ingress_state(int ifindex, char *kind, size_t kind_size, int *ret_ours, int *ret_others,
+                        char *err, size_t errlen)
+{
+        int ours[2] = {0, 0};
+        int rv = ingress_state(ifindex, kind, kind_size, ours, ret_others, err, errlen);
+        if (rv == 0 && ret_ours)
+                *ret_ours = ours[0] + ours[1];
+        return rv;
+}
+
+/* One u32 node, built by hand. The handle names the node only: u32 hash
+ * tables are shared by every u32 instance of a block, so 800: may belong
+ * to another priority; without a table id the kernel uses this instance's
+ * root table, where nodes are kept in id order (rules[] order). */
+/* One u32 node, built by hand (libnl's u32 API cannot express an action
+ * list and a selector without a class id in one message). */
+static int add_u32(struct nl_sock *sk, int ifindex, uint32_t parent, uint32_t prio, uint16_t proto,
+                   uint32_t node, const struct agent_u32_rule *r, int ifb_index)
+{
+        unsigned char
+            sel[sizeof(struct tc_u32_sel) + AGENT_U32_MAX_KEYS * sizeof(struct tc_u32_key)] = {0};
+        struct tc_u32_sel hdr = {.flags = TC_U32_TERMINAL};
+        size_t nk = r->n_keys > AGENT_U32_MAX_KEYS ? AGENT_U32_MAX_KEYS : r->n_keys;
+        for (size_t i = 0; i < nk; i++) {
+                struct tc_u32_key k = {.mask = r->keys[i].mask,
+                                       .val = r->keys[i].val & r->keys[i].mask,
+                                       .off = r->keys[i].off};
+                memcpy(sel + sizeof(hdr) + i * sizeof(k), &k, sizeof(k));
+        }
+        /* No key: "match u32 0 0 at 0" (already zeroed), as tc does. */
+        hdr.nkeys = (unsigned char)(nk ? nk : 1);
+        memcpy(sel, &hdr, sizeof(hdr));
+        struct nl_msg *m = tc_msg(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, node,
+                                  TC_H_MAKE(prio << 16, htons(proto)));
+        if (!m)
+                return -NLE_NOMEM;
+        int rv = nla_put_string(m, TCA_KIND, "u32");
+        struct nlattr *opts = rv >= 0 ? nla_nest_start(m, TCA_OPTIONS) : NULL;
+        if (!opts)
+                rv = -NLE_NOMEM;
+        if (rv >= 0)
+                rv = nla_put(m, TCA_U32_SEL,
+                             (int)(sizeof(hdr) + hdr.nkeys * sizeof(struct tc_u32_key)), sel);
+        if (rv >= 0 && r->redirect) {
+                /* act_mirred, egress redirect to the ifb: the packet is
+                 * "stolen" from this ingress path and re-enters the stack
+                 * after the ifb's qdiscs have shaped it. */
+                struct tc_mirred p = {.action = TC_ACT_STOLEN,
+                                      .eaction = TCA_EGRESS_REDIR,
+                                      .ifindex = (uint32_t)ifb_index};
+                struct nlattr *acts = nla_nest_start(m, TCA_U32_ACT);
+                struct nlattr *a1 = acts ? nla_nest_start(m, 1) : NULL;
+                struct nlattr *ao = NULL;
+                rv = a1 ? nla_put_string(m, TCA_ACT_KIND, "mirred") : -NLE_NOMEM;
+                if (rv >= 0 && !(ao = nla_nest_start(m, TCA_ACT_OPTIONS)))
+                        rv = -NLE_NOMEM;
+                if (rv >= 0)
+                        rv = nla_put(m, TCA_MIRRED_PARMS, sizeof(p), &p);
+                if (rv >= 0)
+                        rv = nla_nest_end(m, ao);
+                if (rv >= 0)
+                        rv = nla_nest_end(m, a1);
+                if (rv >= 0)
+                        rv = nla_nest_end(m, acts);
+        }
+        if (rv >= 0)
+                rv = nla_nest_end(m, opts);
+        if (rv < 0) {
+                nlmsg_free(m);
+                return rv;
+        }
+        return send_msg(sk, m);
+}
+
+int agent_ingress_install(int ifindex, bool create_qdisc, int ifb_index,
+                          const struct agent_u32_rule *rules, size_t n, char *err, size_t errlen)
+{
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        char kind[32] = "ingress";
+        int rv = create_qdisc
+                     ? 0
+                     : agent_ingress_state(ifindex, kind, sizeof(kind), NULL, NULL, err, errlen);
+        if (rv < 0)
+                return rv;
+        if ((rv = open_sock(&sk, err, errlen)) < 0)
+                return rv;
+        if (create_qdisc) {
+                struct nl_msg *m = tc_msg(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex,
+                                          TC_H_INGRESS, INGRESS_HANDLE, 0);
+                if (!m)
+                        return -ENOMEM;
+                rv = nla_put_string(m, TCA_KIND, "ingress");
+                if (rv < 0) {
+                        nlmsg_free(m);
+                        return nl_fail(rv, "building the ingress qdisc request", err, errlen);
+                }
+                if ((rv = send_msg(sk, m)) < 0)
+                        return nl_fail(rv, "adding the ingress qdisc", err, errlen);
+        }
+        uint32_t node[2] = {0, 0};
+        for (size_t i = 0; i < n; i++) {
+                int v6 = rules[i].family == AF_INET6;
+                if (++node[v6] > 0xfff) {
+                        snprintf(err, errlen, "too many ingress filter rules");
+                        return -E2BIG;
+                }
+                rv = add_u32(sk, ifindex, ingress_parent(kind), AGENT_INGRESS_PRIO + (uint32_t)v6,
+                             v6 ? ETH_P_IPV6 : ETH_P_IP, node[v6], &rules[i], ifb_index);
+                if (rv < 0)
+                        return nl_fail(rv, "adding the ingress u32/mirred filter", err, errlen);
+        }
+        return 0;
+}
+
+int agent_ingress_verify(int ifindex, int n_v4, int n_v6, char *err, size_t errlen)
+{
+        char kind[32];
+        int ours[2] = {0, 0};
+        int rv = ingress_state(ifindex, kind, sizeof(kind), ours, NULL, err, errlen);
+        if (rv < 0)
+                return rv;
+        if (!kind[0]) {
+                snprintf(err, errlen, "no ingress qdisc on the interface");
+                return -EIO;
+        }
+        if (ours[0] != n_v4 || ours[1] != n_v6) {
+                snprintf(err, errlen,
+                         "ingress u32 filters: %d IPv4 / %d IPv6 read back, %d / %d "
+                         "installed",
+                         ours[0], ours[1], n_v4, n_v6);
+                return -EIO;
+        }
+        return 0;
+}
+
+int agent_ingress_remove(int ifindex, bool delete_qdisc, char *err, size_t errlen)
+{
+        char kind[32];
+        int ours = 0, others = 0;
+        int rv = agent_ingress_state(ifindex, kind, sizeof(kind), &ours, &others, err, errlen);
+        if (rv == -ENODEV)
+                return 0;
+        if (rv < 0)
+                return rv;
+        if (!kind[0])
+                return 0; /* no ingress qdisc: nothing of ours can be left */
+        _cleanup_nlsock_ struct nl_sock *sk = NULL;
+        if ((rv = open_sock(&sk, err, errlen)) < 0)
+                return rv;
+        for (uint32_t v6 = 0; v6 < 2; v6++) {
+                /* Handle 0 with a priority and protocol: the whole u32
+                 * instance at that priority, i.e. exactly our filters. */
+                struct nl_msg *m = tc_msg(
+                    RTM_DELTFILTER, 0, ifindex, ingress_parent(kind), 0,
+                    TC_H_MAKE((AGENT_INGRESS_PRIO + v6) << 16, htons(v6 ? ETH_P_IPV6 : ETH_P_IP)));
+                if (!m)
+                        return -ENOMEM;
+                rv = send_msg(sk, m);
+                if (rv < 0 && rv != -NLE_OBJ_NOTFOUND && rv != -NLE_NODEV)
+                        return nl_fail(rv, "deleting faultline's ingress filters", err, errlen);
+        }
+        if (!delete_qdisc || strcmp(kind, "ingress") != 0 || others > 0)
+                return 0;
+        struct nl_msg *m = tc_msg(RTM_DELQDISC, 0, ifindex, TC_H_INGRESS, INGRESS_HANDLE, 0);
+        if (!m)
+                return -ENOMEM;
+        rv = send_msg(sk, m);
+        if (rv < 0 && rv != -NLE_OBJ_NOTFOUND && rv != -NLE_NODEV && rv != -NLE_INVAL)
+                return nl_fail(rv, "deleting the ingress qdisc", err, errlen);
+        return 0;
+}
+
+const char *agent_ingress_unavailable(void)
+{
+        static int state = -1;
+        static const char *const why[] = {
+            NULL,
+            "kernel has no ifb devices (CONFIG_IFB)",
+            "kernel has no ingress qdisc (CONFIG_NET_SCH_INGRESS)",
+            "kernel has no u32 classifier or mirred action (CONFIG_NET_CLS_U32, "
+            "CONFIG_NET_ACT_MIRRED)",
+            "cannot probe for ingress shaping (no CAP_NET_ADMIN or no network namespaces)",
+        };
+        if (state < 0) {
+                int c = probe_common();
+                state = c == PROBE_CANNOT ? 4 : (c >> 2) & 3;
+        }
+        return why[state];
 }

@@ -14,7 +14,17 @@
  *
  * An existing non-default root qdisc is never deleted blindly: the caller
  * snapshots it (raw netlink dump of its qdiscs, classes and filters,
- * journaled) and agent_qdisc_remove() replays the snapshot. */
+ * journaled) and agent_qdisc_remove() replays the snapshot.
+ *
+ * Ingress (direction=ingress) goes through an IFB device, since a qdisc
+ * shapes only what a device sends:
+ *
+ *   eth0  ingress ffff:  (created if absent; a foreign one is shared)
+ *          └─ u32 filters, prio 0xfa17 (IPv4) / 0xfa18 (IPv6):
+ *               exemptions first (pass), then the fault's selectors
+ *               -> mirred egress redirect -> flifb-<hash>
+ *   flifb-<hash>  the same htb tree as above, but fa17:1 is htb's default
+ *                 class: everything that reaches the ifb is targeted. */
 #pragma once
 
 #include <jansson.h>
@@ -38,10 +48,13 @@ struct agent_netem {
 };
 
 struct agent_qdisc_spec {
-        uint64_t rate_bps;  /* bits/s for the class; 0 = line rate (no shaping) */
-        uint32_t burst;     /* bytes; 0 = derived from the rate */
+        uint64_t rate_bps; /* bits/s for the class; 0 = line rate (no shaping) */
+        uint32_t burst;    /* bytes; 0 = derived from the rate */
         bool has_netem;
         struct agent_netem netem;
+        /* htb's default class is fa17:1 (everything that reaches the
+         * device is shaped: the IFB of an ingress fault). */
+        bool default_class;
 };
 
 /* Root qdisc of ifindex: kind and handle. is_default: the kernel's own
@@ -73,3 +86,52 @@ const char *agent_qdisc_unavailable(const char *kind);
 int agent_ifindex(const char *name);
 /* Egress interface the kernel would use to reach addr (IPv4/IPv6 text). */
 int agent_route_ifname(const char *addr, char *ifname, size_t size);
+
+/* ---- ingress: IFB + ingress qdisc + u32/mirred ----------------------------- */
+
+#define AGENT_INGRESS_PRIO 0xfa17u /* u32 filters for IPv4; IPv6 at +1 */
+#define AGENT_U32_MAX_KEYS 12
+
+/* One u32 node: all keys must match (AND). val/mask in network byte
+ * order; off is from the network header (IPv4 or IPv6). */
+struct agent_u32_key {
+        uint32_t val, mask;
+        int off;
+};
+struct agent_u32_rule {
+        int family;    /* AF_INET or AF_INET6 */
+        bool redirect; /* true: mirred to the ifb; false: exemption (pass) */
+        size_t n_keys;
+        struct agent_u32_key keys[AGENT_U32_MAX_KEYS];
+};
+
+/* Create an ifb device, up, txqueuelen 1000. -EEXIST if the name is taken. */
+int agent_ifb_create(const char *name, char *err, size_t errlen);
+/* Delete the ifb device name if it exists and is an ifb. Idempotent. */
+int agent_ifb_delete(const char *name, char *err, size_t errlen);
+/* 0 if name exists, is an ifb and is up; else -ENODEV / -EIO and a reason. */
+int agent_ifb_check(const char *name, char *err, size_t errlen);
+
+/* The ingress hook of ifindex: kind of the qdisc there ("" if none,
+ * "ingress" or "clsact"), the number of faultline filter nodes (u32 at
+ * our priorities) and of other filters. */
+int agent_ingress_state(int ifindex, char *kind, size_t kind_size, int *ret_ours, int *ret_others,
+                        char *err, size_t errlen);
+
+/* Add the ingress qdisc (when create_qdisc), then the rules in order as
+ * u32 nodes at AGENT_INGRESS_PRIO (+1 for IPv6); redirect rules send to
+ * ifb_index. */
+int agent_ingress_install(int ifindex, bool create_qdisc, int ifb_index,
+                          const struct agent_u32_rule *rules, size_t n, char *err, size_t errlen);
+
+/* Our filter nodes are there: n_v4 at the IPv4 priority, n_v6 at IPv6's. */
+int agent_ingress_verify(int ifindex, int n_v4, int n_v6, char *err, size_t errlen);
+
+/* Delete our filters; then, when delete_qdisc, the ingress qdisc if it is
+ * an "ingress" one with no filter left. Idempotent; a vanished interface
+ * is success. */
+int agent_ingress_remove(int ifindex, bool delete_qdisc, char *err, size_t errlen);
+
+/* NULL if this kernel does ifb + ingress qdisc + u32 + mirred, else a
+ * reason. Probed once, in a throw-away network namespace. */
+const char *agent_ingress_unavailable(void);

@@ -11,6 +11,15 @@ FAULTLINE=$FL_BUILD_DIR/coordinator/faultline
 HTTPD=$FL_BUILD_DIR/tests/fl-demo-httpd
 WIRE_SEND=$FL_BUILD_DIR/tests/fl-wire-send
 
+TLS_PROBE=$FL_BUILD_DIR/tests/fl-tls-probe
+
+# T_TLS=1 (set before sourcing) runs the fixture's agents on tls+tcp:// with
+# a PKI made per test by `faultline pki` (t_pki); the default, 0, runs them on
+# plain tcp:// with --insecure. Agents a test starts by hand inherit the
+# insecure opt-in from the environment; tests of refusal unset it.
+T_TLS=${T_TLS:-0}
+export FAULTLINE_AGENT_INSECURE=1
+
 T_NAME=$(basename "$0" .sh)
 T_ID="fl$$"
 T_TMP=""
@@ -62,6 +71,9 @@ t_setup() {
   t_require_root
   T_TMP=$(mktemp -d "/tmp/${T_NAME}.XXXXXX")
   chmod 700 "$T_TMP"
+  # The coordinator (t_fl or "$FAULTLINE" run by hand) finds its identity here.
+  T_PKI=$T_TMP/pki
+  if [ "$T_TLS" = 1 ]; then export FAULTLINE_TLS_DIR=$T_PKI; fi
 }
 
 # t_hosts N: namespaces ${T_ID}-ops and ${T_ID}-h1..hN; host i is 10.231.i.2,
@@ -111,12 +123,45 @@ t_listening() { ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q LISTEN; }
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
+# t_pki N: a fleet CA in $T_TMP/pki, a coordinator certificate (the
+# directory is then what --tls-dir/FAULTLINE_TLS_DIR expect) and agent
+# certificates h1..hN. Called by t_agent/t_inventory when T_TLS=1.
+t_pki() {
+  local n=$1 i
+  T_PKI=$T_TMP/pki
+  if [ ! -f "$T_PKI/ca.key" ]; then
+    "$FAULTLINE" pki init "$T_PKI" >/dev/null || fail "faultline pki init failed"
+    "$FAULTLINE" pki issue "$T_PKI" coordinator --coordinator >/dev/null || fail "pki issue coordinator failed"
+  fi
+  for i in $(seq 1 "$n"); do
+    [ -f "$T_PKI/h$i.crt" ] || "$FAULTLINE" pki issue "$T_PKI" "h$i" --agent >/dev/null || fail "pki issue h$i failed"
+  done
+}
+
+# t_scheme: the URL scheme the fixture's agents use.
+t_scheme() { if [ "$T_TLS" = 1 ]; then echo tls+tcp; else echo tcp; fi; }
+
+# t_agent_args I: --listen and transport flags for agent I (tests that start
+# agents by hand use them to match t_inventory).
+t_agent_args() {
+  local i=$1
+  if [ "$T_TLS" = 1 ]; then
+    t_pki "$i"
+    echo --listen "tls+tcp://10.231.$i.2:7070" --tls-ca "$T_PKI/ca.crt" \
+      --tls-cert "$T_PKI/h$i.crt" --tls-key "$T_PKI/h$i.key"
+  else
+    echo --listen "tcp://10.231.$i.2:7070" --insecure
+  fi
+}
+
 # t_agent I [extra flags]: start an agent in host I on port 7070 with its own
 # state dir; sets AGENT_PID_I. Waits until it answers.
 t_agent() {
   local i=$1; shift
   mkdir -p "$T_TMP/state$i"; chmod 700 "$T_TMP/state$i"
-  t_bg "${T_ID}-h$i" "agent$i" "$AGENT" --foreground --listen "tcp://10.231.$i.2:7070" \
+  if [ "$T_TLS" = 1 ]; then t_pki "$i"; fi
+  # shellcheck disable=SC2046 # t_agent_args prints words without blanks
+  t_bg "${T_ID}-h$i" "agent$i" "$AGENT" --foreground $(t_agent_args "$i") \
     --state-dir "$T_TMP/state$i" --log-level debug "$@"
   eval "AGENT_PID_$i=$T_LAST_PID"
   t_wait_for 10 t_listening "${T_ID}-h$i" 7070 || { cat "$T_TMP/agent$i.log"; fail "agent $i did not come up"; }
@@ -125,11 +170,12 @@ t_agent() {
 # t_inventory N: inventory.yaml with agents h1..hN.
 t_inventory() {
   local n=$1 i
+  if [ "$T_TLS" = 1 ]; then t_pki "$n"; fi
   {
     echo "agents:"
     for i in $(seq 1 "$n"); do
       echo "  - name: h$i"
-      echo "    address: tcp://10.231.$i.2:7070"
+      echo "    address: $(t_scheme)://10.231.$i.2:7070"
       echo "    tags: [host$i, all-hosts]"
     done
   } >"$T_TMP/inventory.yaml"

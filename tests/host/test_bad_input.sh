@@ -41,6 +41,30 @@ expect invalid map $A kind=s:process-pause dur=u:1000 params=m:pid=9999999999999
 expect invalid map $A kind=s:process-pause dur=u:1000 params=m:bogus=1
 expect invalid map $A kind=s:disk-fill dur=u:1000 params=m:path=/tmp,percent=1e9
 expect bad-request map $A kind=s:process-pause dur=u:1000 params=a:100000
+# More shapes a hostile peer can send (issue 6: 30+ cases, each a clear error).
+expect bad-request hex 80                                       # empty map
+expect bad-request hex a568656c6c6f                             # a string, not a map
+expect bad-request hex 83a17601a174a568656c6c6fa373657101c0     # trailing byte
+expect bad-request hex 83a17601a174a568656c6c6fa3736571         # truncated
+expect bad-request hex 81a1769191919191919101                   # nested too deep
+expect bad-request hex 83a17601a174dbffffffff61                 # str32 claiming 4 GiB
+expect bad-request map v=s:1 t=s:hello seq=u:1                  # version as a string
+expect bad-request map v=u:1 t=u:3 seq=u:1                      # type as a number
+expect bad-request map v=u:1 t=s:hello seq=i:-1                 # negative seq
+expect bad-request map v=u:1 t=s:hello                          # no seq
+expect bad-request map v=u:1 t=n seq=u:1                        # nil type
+expect bad-request map v=u:1 t=s:renew seq=u:1 lease=s:$(printf 'l%.0s' $(seq 300)) ttl=u:5000  # overlong lease
+expect bad-request map $A kind=s:$(printf 'k%.0s' $(seq 40)) dur=u:1000 "$P"              # kind too long
+expect bad-request map $A kind=s:process-pause dur=b:true "$P"  # bool duration
+expect bad-request map $A kind=s:process-pause dur=u:1000 params=s:pid  # params not a map
+expect bad-request map $A kind=s:process-pause dur=u:1000 params=m:$(for i in $(seq 40); do printf 'k%d=1,' $i; done)x=1  # > 32 params
+expect bad-request map $A kind=s:process-pause dur=u:1000 params=m:pid=$(printf '9%.0s' $(seq 600))  # value > 512
+expect bad-request map v=u:1 t=s:apply seq=u:1 kind=s:process-pause dur=u:1000 "$P"  # no lease
+expect refused map $A kind=s:process-pause dur=u:1000 params=m:pid=1            # PID 1
+expect refused map $A kind=s:process-kill dur=u:1000 params=m:pid=$AGENT_PID_1  # the agent
+expect invalid map $A kind=s:disk-fill dur=u:1000 params=m:path=relative,bytes=1M
+expect not-found map v=u:1 t=s:revert seq=u:1 id=s:f-0000000000000000
+expect not-found map v=u:1 t=s:renew seq=u:1 lease=s:l-nobody ttl=u:5000
 
 # Still serving, nothing applied, victim untouched.
 out=$(t_fl agents) || fail "agent stopped serving: $out"

@@ -9,6 +9,7 @@
 #  3. the HTML report of run 1 opens in headless Chromium: screenshot taken,
 #     one SVG series per probe in the journal, breach and fault windows drawn;
 #  4. a second run while one holds the lock refuses with exit 5.
+T_TLS=1 # agents on tls+tcp:// with a per-test PKI (lib.sh)
 . "$(dirname "$0")/lib.sh"
 t_setup
 PY=/usr/bin/python3

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # process-kill through `faultline inject`: the named process dies, a process
 # whose name only starts the same is untouched; protected pids are refused.
+T_TLS=1 # agents on tls+tcp:// with a per-test PKI (lib.sh)
 . "$(dirname "$0")/lib.sh"
 t_setup
 t_hosts 1

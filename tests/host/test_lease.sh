@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Safety core 2: SIGKILL the coordinator during a 60 s fault; the agent
 # reverts the lease's fault on its own within the lease timeout (5 s).
+T_TLS=1 # agents on tls+tcp:// with a per-test PKI (lib.sh)
 . "$(dirname "$0")/lib.sh"
 t_setup
 t_hosts 1

@@ -98,7 +98,8 @@ int main(int argc, char **argv)
                 while (wait_readable(fd, deadline) > 0) {
                         struct sockaddr_storage from;
                         socklen_t flen = sizeof(from);
-                        ssize_t r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+                        ssize_t r =
+                            recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
                         if (r < 0)
                                 continue;
                         n++;
@@ -195,7 +196,8 @@ int main(int argc, char **argv)
                         bool got = false;
                         while (wait_readable(fd, t0 + 2.0) > 0) {
                                 uint32_t back;
-                                if (recv(fd, &back, sizeof(back), 0) == sizeof(back) && back == seq) {
+                                if (recv(fd, &back, sizeof(back), 0) == sizeof(back) &&
+                                    back == seq) {
                                         got = true;
                                         break;
                                 }

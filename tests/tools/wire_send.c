@@ -9,7 +9,13 @@
  *   fl-wire-send URL zeros N                 N zero bytes
  *
  * Prints "status=NAME msg=TEXT" (exit 0), "reply-undecodable" (exit 3) or
- * "no-reply" (exit 4). */
+ * "no-reply" (exit 4).
+ *
+ *   fl-wire-send URL flood N              N hostile frames on one connection,
+ *        cycling through a fixed set (garbage, truncated, wrong types, unknown
+ *        fields, oversized strings, bad versions...); prints
+ *        "sent=N answered=N bad-request=..." and exits 0 when every frame
+ *        was answered with a non-OK status. */
 #include <msgpack.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -71,8 +77,77 @@ static void pack_value(msgpack_packer *pk, const char *tv)
         }
 }
 
+/* The flood's frames, as hex: each must be refused with a clear status. */
+static const char *const flood_frames[] = {
+    "c1",                                                           /* reserved byte */
+    "93010203",                                                     /* array, not map */
+    "81a17601",                                                     /* {v:1}, no type */
+    "dd7fffffff",                                                   /* array32 claiming 2^31 */
+    "83a17601a174a568656c6c6fa3736571",                             /* truncated seq */
+    "83a17601a174a568656c6c6fa3736571ff",                           /* seq = -1 */
+    "83a17663a174a568656c6c6fa373657101",                           /* v = 99 */
+    "84a17601a174a568656c6c6fa373657101a178c0",                     /* unknown key x */
+    "83a17601a174a3787878a373657101",                               /* unknown type */
+    "83a17601a174dbffffffff61a373657101",                           /* str32 claiming 4 GiB */
+    "8fc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0", /* nil keys */
+    "de0000",                                                       /* empty map16 */
+};
+
+static int hexbytes(const char *hex, msgpack_sbuffer *sb)
+{
+        for (const char *p = hex; p[0] && p[1]; p += 2) {
+                char byte[3] = {p[0], p[1], 0};
+                char c = (char)strtol(byte, NULL, 16);
+                msgpack_sbuffer_write(sb, &c, 1);
+        }
+        return 0;
+}
+
+static int flood(const char *url, long n)
+{
+        nng_socket sock;
+        if (nng_req0_open(&sock) != 0 || nng_dial(sock, url, NULL, 0) != 0) {
+                printf("no-reply\n");
+                return 4;
+        }
+        nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, 3000);
+        nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 3000);
+        long answered = 0, ok = 0, counts[FL_ST_MAX] = {0};
+        size_t nf = sizeof(flood_frames) / sizeof(flood_frames[0]);
+        for (long i = 0; i < n; i++) {
+                msgpack_sbuffer sb;
+                msgpack_sbuffer_init(&sb);
+                hexbytes(flood_frames[(size_t)i % nf], &sb);
+                char *buf = NULL;
+                size_t len = 0;
+                int rv = nng_send(sock, sb.data, sb.size, 0);
+                msgpack_sbuffer_destroy(&sb);
+                if (rv != 0 || nng_recv(sock, &buf, &len, NNG_FLAG_ALLOC) != 0)
+                        break;
+                struct fl_reply rep;
+                char err[FL_MSG_LEN];
+                if (fl_reply_decode(buf, len, &rep, err, sizeof(err)) == 0) {
+                        answered++;
+                        if (rep.status < FL_ST_MAX)
+                                counts[rep.status]++;
+                        ok += rep.status == FL_ST_OK;
+                }
+                fl_reply_free(&rep);
+                nng_free(buf, len);
+        }
+        nng_close(sock);
+        printf("sent=%ld answered=%ld", n, answered);
+        for (int s = 0; s < FL_ST_MAX; s++)
+                if (counts[s])
+                        printf(" %s=%ld", fl_status_name((enum fl_status)s), counts[s]);
+        printf("\n");
+        return answered == n && ok == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc == 4 && strcmp(argv[2], "flood") == 0)
+                return flood(argv[1], strtol(argv[3], NULL, 10));
         if (argc < 3) {
                 fprintf(stderr, "usage: see the header of tests/tools/wire_send.c\n");
                 return 2;

@@ -146,10 +146,17 @@ static void test_packaging_file(void **state)
         assert_int_equal(c.policy.max_faults, 64);
         assert_int_equal(c.policy.max_lease_ms, 5000);
         assert_false(c.policy.allow_all_kinds);
-        assert_int_equal(c.policy.n_allowed_kinds, 3);
+        /* The packaged policy allows every kind but the two that write to
+         * disk (the unit's ProtectSystem=strict would stop them anyway;
+         * packaging/agent.yaml says how to enable them). */
+        assert_int_equal(c.policy.n_allowed_kinds, 15);
         assert_string_equal(c.policy.allowed_kinds[0], "process-kill");
         assert_string_equal(c.policy.allowed_kinds[1], "process-pause");
-        assert_string_equal(c.policy.allowed_kinds[2], "disk-fill");
+        for (size_t i = 0; i < c.policy.n_allowed_kinds; i++) {
+                assert_non_null(agent_fault_lookup(c.policy.allowed_kinds[i]));
+                assert_string_not_equal(c.policy.allowed_kinds[i], "disk-fill");
+                assert_string_not_equal(c.policy.allowed_kinds[i], "io-stress");
+        }
         assert_int_equal(c.policy.n_protected_names, 3);
         assert_string_equal(c.policy.protected_names[0], "sshd");
         assert_string_equal(c.policy.protected_names[1], "systemd-journal");

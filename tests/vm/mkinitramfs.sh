@@ -17,7 +17,7 @@
 #   /lib/modules/<kver>        net/sched, netfilter (+ipv4/ipv6), veth ifb dummy macvlan
 #                              overlay, loop, ext4, every module a case names in a
 #                              "# vm-modules:" header, and their dependencies (depmod'ed)
-#   $FL_SOURCE_DIR/tests/{host,vm}, $FL_SOURCE_DIR/experiments   at their host paths
+#   $FL_SOURCE_DIR/tests/{host,vm}, experiments, packaging   at their host paths
 #   $FL_BUILD_DIR/{agent,coordinator,tests}/...  built binaries at their host paths
 set -euo pipefail
 
@@ -118,7 +118,7 @@ fi
 rm -f /tmp/.fl-vm-mod.$$
 
 src_files=()
-for d in tests/host tests/vm experiments; do
+for d in tests/host tests/vm experiments packaging; do
   [ -d "$src/$d" ] || continue
   while IFS= read -r f; do src_files+=("$f"); done < <(find "$src/$d" -type f ! -name '*.log' \
     ! -path "$src/tests/vm/run-vm.sh" ! -path "$src/tests/vm/fetch-kernel.sh" \

@@ -134,5 +134,14 @@ int net_qfault_apply(struct agent_fault *f, char *err, size_t errlen);
 int net_qfault_verify(struct agent_fault *f, char *err, size_t errlen);
 int net_qfault_revert(struct agent_fault *f, char *err, size_t errlen);
 void net_qfault_destroy(struct agent_fault *f);
+/* The netem faults whose effect is one probability and its correlation
+ * (net-corrupt, net-duplicate, net-reorder): parse percent= and
+ * correlation= into the struct agent_netem fields at bp_off/corr_off, and
+ * append "<label>=X.XX%" to the target after the shared prepare. */
+int net_prob_validate(struct agent_fault *f, size_t bp_off, size_t corr_off, char *err,
+                      size_t errlen);
+int net_prob_prepare(struct agent_fault *f, const char *label, size_t bp_off, char *err,
+                     size_t errlen);
+
 /* Human summary of the selector for f->target. */
 void net_sel_describe(const struct net_sel *s, char *buf, size_t size);

@@ -1197,3 +1197,35 @@ int net_qfault_revert(struct agent_fault *f, char *err, size_t errlen)
          * id, the interface and any snapshot are in f->undo. */
         return net_qdisc_revert(f, err, errlen);
 }
+
+int net_prob_validate(struct agent_fault *f, size_t bp_off, size_t corr_off, char *err,
+                      size_t errlen)
+{
+        struct net_qfault *q;
+        int rv = net_qfault_begin(f, &q, err, errlen);
+        if (rv < 0)
+                return rv;
+        q->spec.has_netem = true;
+        char *ne = (char *)&q->spec.netem;
+        if ((rv = net_parse_bp(f, "percent", true, (uint32_t *)(ne + bp_off), err, errlen)) < 0 ||
+            (rv = net_parse_bp(f, "correlation", false, (uint32_t *)(ne + corr_off), err, errlen)) <
+                0) {
+                net_qfault_destroy(f);
+                return rv;
+        }
+        return 0;
+}
+
+int net_prob_prepare(struct agent_fault *f, const char *label, size_t bp_off, char *err,
+                     size_t errlen)
+{
+        struct net_qfault *q = f->priv;
+        int rv = net_qfault_prepare(f, err, errlen);
+        if (rv == 0) {
+                uint32_t bp = *(const uint32_t *)((const char *)&q->spec.netem + bp_off);
+                size_t len = strlen(f->target);
+                snprintf(f->target + len, sizeof(f->target) - len, " %s=%u.%02u%%", label, bp / 100,
+                         bp % 100);
+        }
+        return rv;
+}

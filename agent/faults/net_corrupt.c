@@ -1,37 +1,21 @@
 /* net-corrupt: netem corrupt on selected packets (direction=egress|ingress|both; ingress via an
  * IFB): percent=, correlation=. */
+#include <stddef.h>
+
 #include "faults/net.h"
-#include "fl_util.h"
 
 static const char *const corrupt_keys[] = {"percent", "correlation", "force", NET_SEL_KEYS, NULL};
 
 static int corrupt_validate(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q;
-        int rv = net_qfault_begin(f, &q, err, errlen);
-        if (rv < 0)
-                return rv;
-        struct agent_netem *ne = &q->spec.netem;
-        q->spec.has_netem = true;
-        if ((rv = net_parse_bp(f, "percent", true, &ne->corrupt_bp, err, errlen)) < 0 ||
-            (rv = net_parse_bp(f, "correlation", false, &ne->corrupt_corr_bp, err, errlen)) < 0) {
-                net_qfault_destroy(f);
-                return rv;
-        }
-
-        return 0;
+        return net_prob_validate(f, offsetof(struct agent_netem, corrupt_bp),
+                                 offsetof(struct agent_netem, corrupt_corr_bp), err, errlen);
 }
 
 static int corrupt_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q = f->priv;
-        int rv = net_qfault_prepare(f, err, errlen);
-        if (rv == 0) {
-                size_t len = strlen(f->target);
-                snprintf(f->target + len, sizeof(f->target) - len, " corrupt=%u.%02u%%",
-                         q->spec.netem.corrupt_bp / 100, q->spec.netem.corrupt_bp % 100);
-        }
-        return rv;
+        return net_prob_prepare(f, "corrupt", offsetof(struct agent_netem, corrupt_bp), err,
+                                errlen);
 }
 
 const struct fault_ops agent_fault_net_corrupt = {

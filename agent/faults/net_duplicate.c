@@ -1,37 +1,21 @@
 /* net-duplicate: netem duplicate on selected packets (direction=egress|ingress|both; ingress via an
  * IFB): percent=, correlation=. */
+#include <stddef.h>
+
 #include "faults/net.h"
-#include "fl_util.h"
 
 static const char *const duplicate_keys[] = {"percent", "correlation", "force", NET_SEL_KEYS, NULL};
 
 static int duplicate_validate(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q;
-        int rv = net_qfault_begin(f, &q, err, errlen);
-        if (rv < 0)
-                return rv;
-        struct agent_netem *ne = &q->spec.netem;
-        q->spec.has_netem = true;
-        if ((rv = net_parse_bp(f, "percent", true, &ne->duplicate_bp, err, errlen)) < 0 ||
-            (rv = net_parse_bp(f, "correlation", false, &ne->duplicate_corr_bp, err, errlen)) < 0) {
-                net_qfault_destroy(f);
-                return rv;
-        }
-
-        return 0;
+        return net_prob_validate(f, offsetof(struct agent_netem, duplicate_bp),
+                                 offsetof(struct agent_netem, duplicate_corr_bp), err, errlen);
 }
 
 static int duplicate_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q = f->priv;
-        int rv = net_qfault_prepare(f, err, errlen);
-        if (rv == 0) {
-                size_t len = strlen(f->target);
-                snprintf(f->target + len, sizeof(f->target) - len, " duplicate=%u.%02u%%",
-                         q->spec.netem.duplicate_bp / 100, q->spec.netem.duplicate_bp % 100);
-        }
-        return rv;
+        return net_prob_prepare(f, "duplicate", offsetof(struct agent_netem, duplicate_bp), err,
+                                errlen);
 }
 
 const struct fault_ops agent_fault_net_duplicate = {

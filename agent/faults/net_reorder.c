@@ -1,6 +1,8 @@
 /* net-reorder: netem reorder on selected packets (direction=egress|ingress|both; ingress via an
  * IFB): percent=, correlation=, and delay= (reordering sends the chosen packets at once while the
  * rest wait delay=). */
+#include <stddef.h>
+
 #include "faults/net.h"
 #include "fl_util.h"
 
@@ -9,18 +11,12 @@ static const char *const reorder_keys[] = {"percent", "correlation", "delay",
 
 static int reorder_validate(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q;
-        int rv = net_qfault_begin(f, &q, err, errlen);
+        int rv = net_prob_validate(f, offsetof(struct agent_netem, reorder_bp),
+                                   offsetof(struct agent_netem, reorder_corr_bp), err, errlen);
         if (rv < 0)
                 return rv;
-        struct agent_netem *ne = &q->spec.netem;
-        q->spec.has_netem = true;
-        if ((rv = net_parse_bp(f, "percent", true, &ne->reorder_bp, err, errlen)) < 0 ||
-            (rv = net_parse_bp(f, "correlation", false, &ne->reorder_corr_bp, err, errlen)) < 0) {
-                net_qfault_destroy(f);
-                return rv;
-        }
-        if ((rv = net_parse_us(f, "delay", true, &ne->delay_us, err, errlen)) < 0) {
+        struct net_qfault *q = f->priv;
+        if ((rv = net_parse_us(f, "delay", true, &q->spec.netem.delay_us, err, errlen)) < 0) {
                 snprintf(err, errlen,
                          "net-reorder needs delay= (e.g. delay=10ms): reordering "
                          "holds back the packets it does not pick");
@@ -32,14 +28,8 @@ static int reorder_validate(struct agent_fault *f, char *err, size_t errlen)
 
 static int reorder_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
-        struct net_qfault *q = f->priv;
-        int rv = net_qfault_prepare(f, err, errlen);
-        if (rv == 0) {
-                size_t len = strlen(f->target);
-                snprintf(f->target + len, sizeof(f->target) - len, " reorder=%u.%02u%%",
-                         q->spec.netem.reorder_bp / 100, q->spec.netem.reorder_bp % 100);
-        }
-        return rv;
+        return net_prob_prepare(f, "reorder", offsetof(struct agent_netem, reorder_bp), err,
+                                errlen);
 }
 
 const struct fault_ops agent_fault_net_reorder = {

@@ -109,6 +109,10 @@ extern const size_t agent_fault_registry_len;
 const struct fault_ops *agent_fault_lookup(const char *kind); /* NULL if unknown */
 
 /* Protection: processes a fault must never touch. Set by the agent at start
- * (its own pid, its parent) plus PID 1 always; faults call this. */
+ * (its own pid, its parent, the policy's protected-processes names) plus
+ * PID 1 always; faults call these. A process is protected when its pid or
+ * its comm is (agent_proc_is_protected in proc.h checks both). */
 int agent_pid_is_protected(pid_t pid);
 void agent_protect_pid(pid_t pid);
+int agent_name_is_protected(const char *comm); /* exact comm; 0 for NULL or "" */
+void agent_protect_name(const char *comm);     /* names over 15 bytes are ignored */

@@ -345,6 +345,8 @@ int main(int argc, char **argv)
 
         agent_protect_pid(getpid());
         agent_protect_pid(getppid());
+        for (size_t i = 0; i < cfg.policy.n_protected_names; i++)
+                agent_protect_name(cfg.policy.protected_names[i]);
 
         /* Block the stop signals before any thread exists (nng starts its
          * own), so only signal_thread ever takes them. */

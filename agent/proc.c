@@ -197,6 +197,11 @@ int agent_proc_pidfd_wait_exit(int pidfd, int timeout_ms)
         }
 }
 
+bool agent_proc_is_protected(const struct agent_proc_stat *st)
+{
+        return agent_pid_is_protected(st->pid) || agent_name_is_protected(st->comm);
+}
+
 int agent_proc_state(pid_t pid, uint64_t start, char *ret_state)
 {
         struct agent_proc_stat st;
@@ -346,6 +351,12 @@ static bool proc_is_user_alive(const struct agent_proc_stat *st)
         return !(st->flags & AGENT_PROC_PF_KTHREAD) && st->state != 'Z' && st->state != 'X';
 }
 
+static int cmp_pid_t(const void *a, const void *b)
+{
+        pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+        return (x > y) - (x < y);
+}
+
 static int cmp_stat_pid(const void *a, const void *b)
 {
         pid_t x = ((const struct agent_proc_stat *)a)->pid;
@@ -353,9 +364,99 @@ static int cmp_stat_pid(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
+/* cgroup=/rel: the processes listed in <mount>/rel (and below) of every
+ * cgroup hierarchy mounted at its root are exactly those whose
+ * /proc/PID/cgroup puts them at or below rel in some hierarchy — found
+ * without reading two files for every process on the host. Returns the
+ * sorted, distinct pids, or -ENOTSUP when no hierarchy is mounted at its
+ * root (a cgroup namespace, say): then the caller walks /proc. */
+static int cgroup_candidates(const char *rel, pid_t **ret)
+{
+        *ret = NULL;
+        _cleanup_fclose_ FILE *mi = fopen("/proc/self/mountinfo", "re");
+        if (!mi)
+                return -errno;
+        _cleanup_free_ pid_t *all = NULL;
+        size_t n = 0;
+        bool any = false;
+        char line[4096], root[PATH_MAX], mnt[PATH_MAX], fstype[32], dir[PATH_MAX];
+        while (fgets(line, sizeof line, mi)) {
+                const char *dash = strstr(line, " - ");
+                if (!dash || sscanf(dash + 3, "%31s", fstype) != 1 ||
+                    (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0))
+                        continue;
+                /* Fields 4 and 5; a mount point with escaped blanks is
+                 * left to the /proc walk's semantics by skipping it. */
+                if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+                    strcmp(root, "/") != 0 || strchr(mnt, '\\'))
+                        continue;
+                any = true;
+                if (snprintf(dir, sizeof dir, "%s%s", mnt, rel) >= (int)sizeof dir)
+                        continue;
+                pid_t *p = NULL;
+                int k = agent_cg_procs(dir, true, &p);
+                if (k == -ENOENT || k == -ENOTDIR || k == 0) {
+                        free(p);
+                        continue;
+                }
+                if (k < 0)
+                        return k;
+                if (n + (size_t)k > 8 * AGENT_PROC_MAX_MATCHES) {
+                        free(p);
+                        return -E2BIG;
+                }
+                pid_t *t = realloc(all, (n + (size_t)k) * sizeof *t);
+                if (!t) {
+                        free(p);
+                        return -ENOMEM;
+                }
+                all = t;
+                memcpy(all + n, p, (size_t)k * sizeof *p);
+                n += (size_t)k;
+                free(p);
+        }
+        if (!any)
+                return -ENOTSUP;
+        if (n > 1) {
+                qsort(all, n, sizeof *all, cmp_pid_t);
+                size_t u = 1;
+                for (size_t i = 1; i < n; i++)
+                        if (all[i] != all[u - 1])
+                                all[u++] = all[i];
+                n = u;
+        }
+        *ret = FL_TAKE_PTR(all);
+        return (int)n;
+}
+
 int agent_proc_scan(const struct agent_proc_selector *sel, struct agent_proc_stat **ret)
 {
         *ret = NULL;
+
+        if (sel->kind == AGENT_PROC_SEL_CGROUP) {
+                _cleanup_free_ pid_t *pids = NULL;
+                int k = cgroup_candidates(sel->cg, &pids);
+                if (k != -ENOTSUP) {
+                        if (k < 0)
+                                return k;
+                        _cleanup_free_ struct agent_proc_stat *out =
+                            k ? calloc((size_t)k, sizeof *out) : NULL;
+                        if (k && !out)
+                                return -ENOMEM;
+                        size_t n = 0;
+                        for (int i = 0; i < k; i++) {
+                                /* Gone since the listing: not a match. */
+                                if (agent_proc_read_stat(pids[i], &out[n]) < 0 ||
+                                    !proc_is_user_alive(&out[n]))
+                                        continue;
+                                if (n == AGENT_PROC_MAX_MATCHES)
+                                        return -E2BIG;
+                                n++;
+                        }
+                        *ret = n ? FL_TAKE_PTR(out) : NULL;
+                        return (int)n;
+                }
+        }
 
         /* A pid selector looks at one entry instead of walking /proc. */
         if (sel->kind == AGENT_PROC_SEL_PID) {
@@ -510,6 +611,11 @@ int agent_proc_spec_parse(struct agent_proc_spec *spec, const struct agent_fault
                 }
                 s.count = 0;
         }
+        if (!count && !percent &&
+            (strcmp(sel->key, "unit") == 0 || strcmp(sel->key, "cgroup") == 0)) {
+                s.all = true;
+                s.count = 0;
+        }
         if (seed) {
                 if (fl_parse_u64(seed->value, &s.seed) < 0) {
                         snprintf(err, errlen, "seed=%s: expected an unsigned integer", seed->value);
@@ -644,11 +750,20 @@ int agent_proc_spec_resolve(const struct agent_proc_spec *spec, struct agent_fau
         }
 
         /* Protected processes are never candidates, so count/percent apply
-         * to what may actually be hit. */
+         * to what may actually be hit. The whole group cannot be hit with
+         * one of them spared: that is a refusal. */
         size_t kept = 0;
         pid_t first_protected = 0;
         for (int i = 0; i < n; i++) {
-                if (agent_pid_is_protected(m[i].pid)) {
+                if (agent_proc_is_protected(&m[i])) {
+                        if (spec->all) {
+                                snprintf(err, errlen,
+                                         "refused: %s holds protected pid %d (%s); a whole-group "
+                                         "fault cannot spare it (count= or percent= picks among "
+                                         "the others)",
+                                         sel->text, (int)m[i].pid, m[i].comm);
+                                return -EPERM;
+                        }
                         if (!first_protected)
                                 first_protected = m[i].pid;
                         continue;
@@ -664,7 +779,7 @@ int agent_proc_spec_resolve(const struct agent_proc_spec *spec, struct agent_fau
                 return -EPERM;
         }
 
-        size_t k = agent_proc_pick_count(kept, spec->count, spec->percent_bp);
+        size_t k = spec->all ? kept : agent_proc_pick_count(kept, spec->count, spec->percent_bp);
         _cleanup_free_ size_t *idx = malloc(kept * sizeof *idx);
         if (!idx)
                 return -ENOMEM;

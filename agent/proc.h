@@ -59,6 +59,10 @@ int agent_proc_pidfd_signal(int pidfd, int sig);
  * unreaped zombie). Returns 0, or -ETIMEDOUT after timeout_ms. */
 int agent_proc_pidfd_wait_exit(int pidfd, int timeout_ms);
 
+/* Is the process protected: by pid (PID 1, the agent, its parent) or by
+ * its comm (the policy's protected-processes)? */
+bool agent_proc_is_protected(const struct agent_proc_stat *st);
+
 /* State letter of (pid, start), or -ESRCH when gone or recycled. */
 int agent_proc_state(pid_t pid, uint64_t start, char *ret_state);
 
@@ -104,7 +108,9 @@ bool agent_proc_selector_match(const struct agent_proc_selector *sel,
 
 /* Scan /proc for live user-space processes matching sel: kernel threads
  * and zombies are skipped, nothing else is filtered (protection is the
- * caller's business). Returns the number of matches and a malloc'd array
+ * caller's business). cgroup= reads the cgroup.procs files of that path in
+ * every hierarchy mounted at its root instead of every /proc/PID/cgroup
+ * (the same set, found faster). Returns the number of matches and a malloc'd array
  * sorted by pid in *ret (NULL when 0; caller frees), -E2BIG past
  * AGENT_PROC_MAX_MATCHES, or another -errno. */
 int agent_proc_scan(const struct agent_proc_selector *sel, struct agent_proc_stat **ret);
@@ -113,8 +119,9 @@ int agent_proc_scan(const struct agent_proc_selector *sel, struct agent_proc_sta
 
 struct agent_proc_spec {
         struct agent_proc_selector sel;
-        uint64_t count;      /* 0 when percent is used */
+        uint64_t count;      /* 0 when percent is used or all is set */
         uint32_t percent_bp; /* 0 when count is used; basis points */
+        bool all;            /* the whole group: see agent_proc_spec_parse */
         bool has_seed;
         uint64_t seed;
 };
@@ -122,20 +129,25 @@ struct agent_proc_spec {
 /* Parse the shared params of a process fault into spec: checks every key
  * of f->params against f->ops->keys (unknown -> -EINVAL), rejects a key
  * given twice, requires exactly one of pid=/name=/cmdline=/unit=/cgroup=, at most one of
- * count=/percent= (default count=1), optional seed=. Keys this function
- * does not own (e.g. signal=) are left to the caller. On success the
- * caller calls agent_proc_spec_done(); on failure nothing is held. */
+ * count=/percent=, optional seed=. Without count=/percent= a unit= or
+ * cgroup= selector means the whole group (spec->all: every match, and a
+ * protected match refuses the fault instead of being skipped); the other
+ * selectors default to count=1. Keys this function does not own (e.g.
+ * signal=) are left to the caller. On success the caller calls
+ * agent_proc_spec_done(); on failure nothing is held. */
 int agent_proc_spec_parse(struct agent_proc_spec *spec, const struct agent_fault *f, char *err,
                           size_t errlen);
 void agent_proc_spec_done(struct agent_proc_spec *spec);
 
 /* Resolve spec to live processes, drop protected ones, pick count (or
  * percent, rounded up, at least 1) of them — uniformly at random, and
- * reproducibly when a seed is given — and record them into f->undo as
+ * reproducibly when a seed is given; all of them for spec->all — and
+ * record them into f->undo as
  * {"targets":[{"pid":N,"start":T,"comm":"x","state":"S"}...],"seed":S},
  * creating f->undo if NULL. Fills f->target ("name=nginx pids=1,2").
- * Returns the number of targets (at least 1); -ENOENT nothing matched, -EPERM an explicit pid (or
- * every match) is protected or a kernel thread. */
+ * Returns the number of targets (at least 1); -ENOENT nothing matched,
+ * -EPERM an explicit pid (or every match, or for spec->all any match) is
+ * protected or a kernel thread. */
 int agent_proc_spec_resolve(const struct agent_proc_spec *spec, struct agent_fault *f, char *err,
                             size_t errlen);
 

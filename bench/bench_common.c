@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+
+extern char **environ;
 
 volatile int bench_stop_requested;
 
@@ -306,4 +309,75 @@ void bench_stats_print(const char *label, const struct bench_stats *s)
         printf("%-28s n=%-5zu min=%9.1f  p50=%9.1f  p90=%9.1f  p99=%9.1f  max=%9.1f  "
                "mean=%9.1f us\n",
                label, s->n, s->min_us, s->p50_us, s->p90_us, s->p99_us, s->max_us, s->mean_us);
+}
+
+int bench_spawn_wait(const char *const argv[], const char *out_path)
+{
+        posix_spawn_file_actions_t fa;
+        static int devnull = -1;
+        if (!out_path && devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+                return -errno;
+        posix_spawn_file_actions_init(&fa);
+        if (out_path) {
+                posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path,
+                                                 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+        } else {
+                posix_spawn_file_actions_adddup2(&fa, devnull, STDOUT_FILENO);
+                posix_spawn_file_actions_adddup2(&fa, devnull, STDERR_FILENO);
+        }
+        pid_t pid;
+        int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (rv != 0)
+                return -rv;
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int bench_spawn_all(const char *tag, const char *const *const cmds[], size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                int rv = bench_spawn_wait(cmds[i], NULL);
+                if (rv != 0) {
+                        fprintf(stderr, "%s: `", tag);
+                        for (size_t k = 0; cmds[i][k] && k < 6; k++)
+                                fprintf(stderr, "%s%s", k ? " " : "", cmds[i][k]);
+                        fprintf(stderr, " ...` failed: %s %d\n", rv < 0 ? "errno" : "status",
+                                rv < 0 ? -rv : rv);
+                        return -EIO;
+                }
+        }
+        return 0;
+}
+
+int bench_output_has(const char *const argv[], const char *needle, const char *scratch)
+{
+        int rv = bench_spawn_wait(argv, scratch);
+        if (rv < 0)
+                return rv;
+        FILE *f = fopen(scratch, "re");
+        if (!f)
+                return -errno;
+        char line[1024];
+        int found = 0;
+        while (!found && fgets(line, sizeof(line), f))
+                found = strstr(line, needle) != NULL;
+        fclose(f);
+        return found;
+}
+
+bool bench_in_netns(const char *name)
+{
+        char path[300];
+        struct stat self, ns;
+        if (!name || !*name || strchr(name, '/') || strlen(name) > 200)
+                return false;
+        snprintf(path, sizeof(path), "/run/netns/%s", name);
+        if (stat("/proc/self/ns/net", &self) < 0 || stat(path, &ns) < 0)
+                return false;
+        return self.st_ino == ns.st_ino && self.st_dev == ns.st_dev;
 }

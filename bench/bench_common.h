@@ -10,6 +10,7 @@
  * not start. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,6 +45,22 @@ int bench_spawn_sleep(pid_t *ret_pid);
  * at most timeout_ms (then SIGKILL). Returns its exit status, or -errno /
  * -ETIMEDOUT. */
 int bench_run(const char *const argv[], const char *out_path, int timeout_ms);
+/* posix_spawnp argv, stdout and stderr to out_path (truncated) or, when
+ * NULL, to /dev/null, and wait for it (no timeout: for short commands
+ * like tc and nft, timed by the caller). Not recorded as a child. Returns
+ * its exit status (0 = ok), 128+signal, or -errno. */
+int bench_spawn_wait(const char *const argv[], const char *out_path);
+/* bench_spawn_wait each of cmds[0..n) in turn; the first failure is
+ * printed (prefixed with tag) and gives -EIO. */
+int bench_spawn_all(const char *tag, const char *const *const cmds[], size_t n);
+/* Run argv with its output to scratch and look for needle in it: 1 found,
+ * 0 not, or -errno. */
+int bench_output_has(const char *const argv[], const char *needle, const char *scratch);
+/* True when this process runs in the network namespace `ip netns add
+ * name` made (its /run/netns/name is our /proc/self/ns/net). Benches
+ * that touch interfaces refuse to run anywhere else. */
+bool bench_in_netns(const char *name);
+
 /* Stop one recorded child now (SIGTERM, bounded wait, SIGKILL). */
 void bench_stop_child(pid_t pid);
 

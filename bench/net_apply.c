@@ -25,8 +25,9 @@
  *              (3 processes) / nft delete table inet flbench
  *   exec-loss1 the same three commands in ONE `nft -f FILE` (reference)
  *   fl-bw      APPLY net-bandwidth rate=1mbit interface=IF (htb root,
- *              class, nft steering rule; verify reads all of it back) /
- *              REVERT
+ *              class and, the whole interface being targeted, u32
+ *              filters on the htb for the exemptions; verify reads all of
+ *              it back) / REVERT
  *   exec-bw    tc qdisc add dev IF root tbf rate 1mbit burst 32kbit
  *              latency 400ms / tc qdisc del dev IF root
  *   floor      /bin/true / /bin/true: what one posix_spawn+wait costs here
@@ -36,30 +37,26 @@
  * 20 warm-up iterations, then --count timed ones (default 1000). Before
  * timing, one untimed round checks with nft/tc that each apply really
  * installed something and each revert removed it. Prints min/p50/p90/p99/
- * max/mean in microseconds and the exec/faultline ratios. */
+ * max/mean in microseconds, the exec/faultline ratios, and how much of
+ * faultline's figure is the two round trips (2 x the HELLO p50). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_common.h"
-
-extern char **environ;
 
 #define DEFAULT_COUNT 1000
 #define MAX_COUNT     100000
 #define WARMUP        20
 
 static const char *tc_bin = "tc", *nft_bin = "nft";
-static int devnull = -1;
 
 static const char *fs_name(const char *path)
 {
@@ -78,62 +75,6 @@ static const char *fs_name(const char *path)
         default:
                 return "other";
         }
-}
-
-/* We run in the named namespace `ip netns add NAME` made (its bind mount
- * in /run/netns is the same nsfs inode as our /proc/self/ns/net). */
-static bool in_netns(const char *name)
-{
-        char path[300];
-        struct stat self, ns;
-        if (!name || !*name || strchr(name, '/') || strlen(name) > 200)
-                return false;
-        snprintf(path, sizeof(path), "/run/netns/%s", name);
-        if (stat("/proc/self/ns/net", &self) < 0 || stat(path, &ns) < 0)
-                return false;
-        return self.st_ino == ns.st_ino && self.st_dev == ns.st_dev;
-}
-
-/* posix_spawnp argv (stdout/stderr to /dev/null, or to out_path) and wait.
- * Returns the exit status (0 = ok), 128+signal, or -errno. */
-static int run_cmd(const char *const argv[], const char *out_path)
-{
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        if (out_path) {
-                posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path,
-                                                 O_WRONLY | O_CREAT | O_TRUNC, 0600);
-                posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-        } else {
-                posix_spawn_file_actions_adddup2(&fa, devnull, STDOUT_FILENO);
-                posix_spawn_file_actions_adddup2(&fa, devnull, STDERR_FILENO);
-        }
-        pid_t pid;
-        int rv = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (rv != 0)
-                return -rv;
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int run_all(const char *const *const cmds[], size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                int rv = run_cmd(cmds[i], NULL);
-                if (rv != 0) {
-                        fprintf(stderr, "net_apply: `");
-                        for (size_t k = 0; cmds[i][k] && k < 6; k++)
-                                fprintf(stderr, "%s%s", k ? " " : "", cmds[i][k]);
-                        fprintf(stderr, " ...` failed: %s %d\n", rv < 0 ? "errno" : "status",
-                                rv < 0 ? -rv : rv);
-                        return -EIO;
-                }
-        }
-        return 0;
 }
 
 /* APPLY kind with params "k=v" under lease; the fault id to ret_id. */
@@ -234,12 +175,12 @@ static int do_apply(struct ctx *x, int s)
                                           "ip",    "daddr", rule_dst, "numgen", "random",  "mod",
                                           "100",   "<",     "10",     "drop",   NULL};
                 const char *const *const cmds[] = {a1, a2, a3};
-                return run_all(cmds, 3);
+                return bench_spawn_all("net_apply", cmds, 3);
         }
         case S_EXEC_LOSS1: {
                 const char *const a[] = {nft_bin, "-f", x->nft_file, NULL};
                 const char *const *const cmds[] = {a};
-                return run_all(cmds, 1);
+                return bench_spawn_all("net_apply", cmds, 1);
         }
         case S_FL_BW:
         case S_FLB_BW: {
@@ -254,12 +195,12 @@ static int do_apply(struct ctx *x, int s)
                                          "root",   "tbf",     "rate",  "1mbit", "burst",
                                          "32kbit", "latency", "400ms", NULL};
                 const char *const *const cmds[] = {a};
-                return run_all(cmds, 1);
+                return bench_spawn_all("net_apply", cmds, 1);
         }
         case S_EXEC_TRUE: {
                 const char *const a[] = {"/bin/true", NULL};
                 const char *const *const cmds[] = {a};
-                return run_all(cmds, 1);
+                return bench_spawn_all("net_apply", cmds, 1);
         }
         }
         return -EINVAL;
@@ -278,34 +219,17 @@ static int do_revert(struct ctx *x, int s)
         case S_EXEC_LOSS1: {
                 const char *const a[] = {nft_bin, "delete", "table", "inet", "flbench", NULL};
                 const char *const *const cmds[] = {a};
-                return run_all(cmds, 1);
+                return bench_spawn_all("net_apply", cmds, 1);
         }
         case S_EXEC_BW: {
                 const char *const a[] = {tc_bin, "qdisc", "del", "dev", x->ifname, "root", NULL};
                 const char *const *const cmds[] = {a};
-                return run_all(cmds, 1);
+                return bench_spawn_all("net_apply", cmds, 1);
         }
         case S_EXEC_TRUE:
                 return do_apply(x, S_EXEC_TRUE);
         }
         return -EINVAL;
-}
-
-/* grep-like check on a command's output: 1 found, 0 not, <0 error. */
-static int output_has(const char *const argv[], const char *needle, const char *scratch)
-{
-        int rv = run_cmd(argv, scratch);
-        if (rv < 0)
-                return rv;
-        FILE *f = fopen(scratch, "re");
-        if (!f)
-                return -errno;
-        char line[1024];
-        int found = 0;
-        while (!found && fgets(line, sizeof(line), f))
-                found = strstr(line, needle) != NULL;
-        fclose(f);
-        return found;
 }
 
 /* One untimed round: each apply must leave its mark, each revert remove it. */
@@ -334,10 +258,10 @@ static int sanity(struct ctx *x, const char *scratch)
                 int rv = do_apply(x, s);
                 if (rv < 0)
                         return rv;
-                int has = output_has(list, checks[i].mark, scratch);
+                int has = bench_output_has(list, checks[i].mark, scratch);
                 if ((rv = do_revert(x, s)) < 0)
                         return rv;
-                int left = output_has(list, checks[i].mark, scratch);
+                int left = bench_output_has(list, checks[i].mark, scratch);
                 if (has != 1 || left != 0) {
                         fprintf(stderr,
                                 "net_apply: sanity %s: mark \"%s\" %s after apply, %s "
@@ -348,7 +272,7 @@ static int sanity(struct ctx *x, const char *scratch)
                 }
         }
         /* The agent may leave an empty `inet faultline` table? Report it. */
-        int table = output_has(nft_list, "table inet faultline", scratch);
+        int table = bench_output_has(nft_list, "table inet faultline", scratch);
         if (table != 0)
                 fprintf(stderr, "net_apply: note: `table inet faultline` present after revert\n");
         printf("sanity: every apply installed its rule/qdisc, every revert removed it\n");
@@ -416,15 +340,12 @@ int main(int argc, char **argv)
                                 "[--tc PATH] [--nft PATH] [--agent-b PATH]\n");
                 return 2;
         }
-        if (!in_netns(netns)) {
+        if (!bench_in_netns(netns)) {
                 fprintf(stderr, "net_apply: not running inside the network namespace --netns "
                                 "names (/run/netns/NAME); refusing, so the host's interfaces "
                                 "are never touched. Use bench/net_apply.sh (it makes one)\n");
                 return 2;
         }
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0)
-                return 4;
         bench_init();
 
         size_t n = (size_t)count;
@@ -577,6 +498,15 @@ int main(int argc, char **argv)
                ss[S_EXEC_LOSS1].p99_us / ss[S_FL_LOSS].p99_us,
                ss[S_EXEC_BW].p50_us / ss[S_FL_BW].p50_us,
                ss[S_EXEC_BW].p99_us / ss[S_FL_BW].p99_us);
+        /* An apply+revert is two round trips (APPLY, REVERT); a HELLO is
+         * one through the same client, transport and agent loop, doing
+         * nothing. What is left is the agent's own work (journal, fault
+         * hooks): bench/net_backend times the hooks alone. */
+        printf("transport: 2 x HELLO p50 = %.0f us = %.0f%% of fl net-loss apply+revert p50 "
+               "(%.0f us left), %.0f%% of fl net-bandwidth's (%.0f us left)\n",
+               2 * st.p50_us, 100 * 2 * st.p50_us / ss[S_FL_LOSS].p50_us,
+               ss[S_FL_LOSS].p50_us - 2 * st.p50_us, 100 * 2 * st.p50_us / ss[S_FL_BW].p50_us,
+               ss[S_FL_BW].p50_us - 2 * st.p50_us);
         if (have_b)
                 printf("ratio exec/agent-b (apply+revert): loss nft x3 p50 %.1fx p99 %.1fx; "
                        "loss nft -f p50 %.1fx p99 %.1fx; bandwidth tc p50 %.1fx p99 %.1fx\n",
@@ -595,8 +525,8 @@ out:
         {
                 const char *const a[] = {nft_bin, "delete", "table", "inet", "flbench", NULL};
                 const char *const b[] = {tc_bin, "qdisc", "del", "dev", ifname, "root", NULL};
-                run_cmd(a, NULL);
-                run_cmd(b, NULL);
+                bench_spawn_wait(a, NULL);
+                bench_spawn_wait(b, NULL);
         }
         free(hello);
         for (int s = 0; s < S_N; s++) {

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config clang clang-format
-  libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libnftables-dev
+  libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libnftables-dev libnftnl-dev libmnl-dev
   libnng-dev libmsgpack-dev libseccomp-dev libyaml-dev libjansson-dev
   libcurl4-openssl-dev libcmocka-dev libmbedtls-dev
   iproute2 e2fsprogs util-linux procps curl

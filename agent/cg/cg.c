@@ -292,12 +292,10 @@ int agent_cg_dir(const struct agent_cg_host *h, enum agent_cg_ctrl c, const char
         return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
 }
 
-int agent_cg_parse_proc_cgroup(const char *text, const struct agent_cg_host *h,
-                               enum agent_cg_ctrl c, char *buf, size_t size)
+/* The path of the g=1 hierarchy holding c, or (g=2) of the unified one. */
+static int parse_proc_cgroup_gen(const char *text, int g, enum agent_cg_ctrl c, char *buf,
+                                 size_t size)
 {
-        int g = agent_cg_gen(h, c);
-        if (!g)
-                return -EOPNOTSUPP;
         for (const char *line = text; line && *line;) {
                 const char *nl = strchr(line, '\n');
                 size_t len = nl ? (size_t)(nl - line) : strlen(line);
@@ -327,15 +325,32 @@ int agent_cg_parse_proc_cgroup(const char *text, const struct agent_cg_host *h,
         return -ENOENT;
 }
 
-int agent_cg_pid_rel(const struct agent_cg_host *h, pid_t pid, enum agent_cg_ctrl c, char *buf,
-                     size_t size)
+int agent_cg_parse_proc_cgroup(const char *text, const struct agent_cg_host *h,
+                               enum agent_cg_ctrl c, char *buf, size_t size)
+{
+        int g = agent_cg_gen(h, c);
+        if (!g)
+                return -EOPNOTSUPP;
+        return parse_proc_cgroup_gen(text, g, c, buf, size);
+}
+
+static int pid_rel_gen(pid_t pid, int g, enum agent_cg_ctrl c, char *buf, size_t size)
 {
         char path[64], text[8192];
         snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
         int r = read_file(path, text, sizeof text);
         if (r < 0)
                 return r == -ENOENT ? -ESRCH : r;
-        return agent_cg_parse_proc_cgroup(text, h, c, buf, size);
+        return parse_proc_cgroup_gen(text, g, c, buf, size);
+}
+
+int agent_cg_pid_rel(const struct agent_cg_host *h, pid_t pid, enum agent_cg_ctrl c, char *buf,
+                     size_t size)
+{
+        int g = agent_cg_gen(h, c);
+        if (!g)
+                return -EOPNOTSUPP;
+        return pid_rel_gen(pid, g, c, buf, size);
 }
 
 int agent_cg_parse_unit(const char *value, char *buf, size_t size, char *err, size_t errlen)
@@ -510,20 +525,34 @@ static bool rel_is_within(const char *rel, const char *anc)
         return strncmp(rel, anc, n) == 0 && (rel[n] == '\0' || rel[n] == '/');
 }
 
-int agent_cg_check_target(const struct agent_cg_host *h, enum agent_cg_ctrl c, const char *dir,
-                          char *err, size_t errlen)
+/* comm of a live pid, "" when it cannot be read (gone: not a match). */
+static void pid_comm(pid_t pid, char *buf, size_t size)
 {
-        const char *base = base_of(h, c);
+        char path[64], text[512];
+        buf[0] = '\0';
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        if (read_file(path, text, sizeof text) <= 0)
+                return;
+        const char *lp = strchr(text, '('), *rp = strrchr(text, ')');
+        if (!lp || !rp || rp <= lp)
+                return;
+        snprintf(buf, size, "%.*s", (int)(rp - lp - 1), lp + 1);
+}
+
+/* agent_cg_check_target for a dir in the hierarchy mounted at base, of
+ * generation g (c names the v1 one), called what for messages. */
+static int check_target_in(const char *base, int g, enum agent_cg_ctrl c, const char *what,
+                           const char *dir, bool check_procs, char *err, size_t errlen)
+{
         size_t bl = base ? strlen(base) : 0;
-        if (!base || strncmp(dir, base, bl) != 0 || (dir[bl] != '\0' && dir[bl] != '/')) {
-                snprintf(err, errlen, "refused: %s is not under the %s hierarchy", dir,
-                         v1_names[c]);
+        if (!base || !bl || strncmp(dir, base, bl) != 0 || (dir[bl] != '\0' && dir[bl] != '/')) {
+                snprintf(err, errlen, "refused: %s is not under the %s hierarchy", dir, what);
                 return -EPERM;
         }
         const char *rel = dir[bl] ? dir + bl : "/";
         if (strcmp(rel, "/") == 0) {
                 snprintf(err, errlen, "refused: %s is the root cgroup of the %s hierarchy", dir,
-                         v1_names[c]);
+                         what);
                 return -EPERM;
         }
         if (rel_is_within(rel, "/" AGENT_CG_PARENT)) {
@@ -531,24 +560,71 @@ int agent_cg_check_target(const struct agent_cg_host *h, enum agent_cg_ctrl c, c
                 return -EPERM;
         }
         char mine[PATH_MAX];
-        if (agent_cg_pid_rel(h, getpid(), c, mine, sizeof mine) == 0 && rel_is_within(mine, rel)) {
+        if (pid_rel_gen(getpid(), g, c, mine, sizeof mine) == 0 && rel_is_within(mine, rel)) {
                 snprintf(err, errlen, "refused: cgroup %s holds the faultline agent itself (%s)",
                          rel, mine);
                 return -EPERM;
         }
+        if (!check_procs)
+                return 0;
         _cleanup_free_ pid_t *pids = NULL;
         int n = agent_cg_procs(dir, true, &pids);
         if (n < 0) {
                 snprintf(err, errlen, "reading processes of %s: %s", dir, strerror(-n));
                 return n;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+                char comm[32];
                 if (agent_pid_is_protected(pids[i])) {
                         snprintf(err, errlen, "refused: cgroup %s holds protected pid %d", rel,
                                  (int)pids[i]);
                         return -EPERM;
                 }
+                pid_comm(pids[i], comm, sizeof comm);
+                if (agent_name_is_protected(comm)) {
+                        snprintf(err, errlen,
+                                 "refused: cgroup %s holds pid %d (%s), a protected process", rel,
+                                 (int)pids[i], comm);
+                        return -EPERM;
+                }
+        }
         return 0;
+}
+
+int agent_cg_check_target(const struct agent_cg_host *h, enum agent_cg_ctrl c, const char *dir,
+                          char *err, size_t errlen)
+{
+        return check_target_in(base_of(h, c), agent_cg_gen(h, c), c, v1_names[c], dir, true, err,
+                               errlen);
+}
+
+int agent_cg_v2_target(const struct agent_cg_host *h, const char *unit, const char *rel,
+                       bool check_procs, char *ret_dir, size_t dirlen, char *err, size_t errlen)
+{
+        struct stat st;
+        if (!h->v2[0]) {
+                snprintf(err, errlen, "no cgroup v2 mount");
+                return -EOPNOTSUPP;
+        }
+        if (rel) {
+                if (snprintf(ret_dir, dirlen, "%s%s", h->v2, strcmp(rel, "/") == 0 ? "" : rel) >=
+                    (int)dirlen) {
+                        snprintf(err, errlen, "cgroup=%s: path too long", rel);
+                        return -ENAMETOOLONG;
+                }
+                if (stat(ret_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        snprintf(err, errlen, "cgroup=%s is not in the cgroup v2 tree", rel);
+                        return -ENOENT;
+                }
+        } else {
+                int budget = 20000;
+                if (find_dir(h->v2, unit, 0, &budget, ret_dir, dirlen) < 0) {
+                        snprintf(err, errlen, "unit %s has no cgroup in the cgroup v2 tree", unit);
+                        return -ENOENT;
+                }
+        }
+        return check_target_in(h->v2, 2, AGENT_CG_CPU, "cgroup v2", ret_dir, check_procs, err,
+                               errlen);
 }
 
 /* --- processes and files ------------------------------------------------ */

@@ -107,13 +107,23 @@ int agent_cg_resolve(const struct agent_cg_host *h, const char *unit, const char
                      enum agent_cg_ctrl c, char *ret_dir, size_t dirlen, char *ret_rel,
                      size_t rellen, char *err, size_t errlen);
 
-/* Refuse a target cgroup dir the agent must not squeeze or freeze: a
+/* Refuse a target cgroup dir the agent must not squeeze, freeze or kill: a
  * hierarchy root, one holding the agent itself (an ancestor of its cgroup),
  * the agent's own worker groups, or any cgroup in whose subtree a
- * protected pid runs (PID 1, the agent, the configured list). -EPERM with
- * the reason. */
+ * protected process runs (PID 1, the agent, its parent, a comm in the
+ * policy's protected-processes). -EPERM with the reason. */
 int agent_cg_check_target(const struct agent_cg_host *h, enum agent_cg_ctrl c, const char *dir,
                           char *err, size_t errlen);
+
+/* The cgroup v2 directory of unit= or cgroup= (exactly one non-NULL), for
+ * what needs no controller (cgroup.kill, cgroup.events) — also on a hybrid
+ * host, whose v2 tree may hold the group: <v2 mount><rel>, or the first
+ * directory named unit in the v2 tree. Then the checks of
+ * agent_cg_check_target; without check_procs all but the per-process one
+ * (for a caller that has checked every process of the group itself).
+ * -EOPNOTSUPP: no v2 mount; -ENOENT: not in the v2 tree; -EPERM: refused. */
+int agent_cg_v2_target(const struct agent_cg_host *h, const char *unit, const char *rel,
+                       bool check_procs, char *ret_dir, size_t dirlen, char *err, size_t errlen);
 
 /* Pids in dir/cgroup.procs, and with recursive in every descendant; sorted,
  * malloc'd into *ret (NULL when 0). -E2BIG past AGENT_CG_MAX_PROCS. */
@@ -153,6 +163,9 @@ struct agent_cg_ops {
         /* Kill every process in dir at once; -EOPNOTSUPP when the kernel
          * has no such knob (then the caller signals pid by pid). */
         int (*kill_all)(const char *dir);
+        /* Wait until dir's subtree holds no process (v2: cgroup.events
+         * "populated 0"). -ETIMEDOUT after timeout_ms; -EOPNOTSUPP on v1. */
+        int (*wait_empty)(const char *dir, int timeout_ms);
 };
 
 extern const struct agent_cg_ops agent_cg_v1_ops;

@@ -124,7 +124,14 @@ static int v1_freeze_set(const char *dir, bool frozen)
         return agent_cg_write(dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
 }
 
+/* v1 has neither cgroup.kill nor a populated notification (only the
+ * release agent): callers signal through pidfds and wait on them. */
 static int v1_kill_all(const char *dir)
+{
+        return -EOPNOTSUPP;
+}
+
+static int v1_wait_empty(const char *dir, int timeout_ms)
 {
         return -EOPNOTSUPP;
 }
@@ -143,4 +150,5 @@ const struct agent_cg_ops agent_cg_v1_ops = {
     .freeze_get = v1_freeze_get,
     .freeze_set = v1_freeze_set,
     .kill_all = v1_kill_all,
+    .wait_empty = v1_wait_empty,
 };

@@ -2,12 +2,17 @@
  * io.max with one keyed line per device, cgroup.freeze / cgroup.events,
  * and cgroup.kill (Linux 5.14) to end a whole group at once. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cg.h"
+#include "fl_util.h"
 
 static int v2_cpu_max_get(const char *dir, struct agent_cg_cpu_max *ret)
 {
@@ -144,6 +149,58 @@ static int v2_kill_all(const char *dir)
         return r == -ENOENT ? -EOPNOTSUPP : r;
 }
 
+/* "populated 0|1" from an open cgroup.events. */
+static int events_populated(int fd, bool *ret)
+{
+        char buf[256];
+        ssize_t n;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        do
+                n = read(fd, buf, sizeof buf - 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == ENODEV ? -ENOENT : -errno;
+        buf[n] = '\0';
+        const char *p = strstr(buf, "populated ");
+        if (!p)
+                return -EINVAL;
+        *ret = p[10] == '1';
+        return 0;
+}
+
+/* cgroup.events is a kernfs file that signals POLLPRI whenever it changes
+ * (after it has been read once), so this sleeps until the last process
+ * leaves instead of polling a file on a timer. The short poll cap is only
+ * a safety net should a notification be missed. */
+static int v2_wait_empty(const char *dir, int timeout_ms)
+{
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/cgroup.events", dir) >= (int)sizeof path)
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno; /* removed: empty for good */
+        uint64_t deadline = fl_now_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+        for (;;) {
+                bool populated;
+                int r = events_populated(fd, &populated);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                if (!populated)
+                        return 0;
+                uint64_t now = fl_now_mono_ms();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                uint64_t left = deadline - now;
+                struct pollfd pfd = {.fd = fd, .events = POLLPRI};
+                if (poll(&pfd, 1, left < 20 ? (int)left : 20) < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
 const struct agent_cg_ops agent_cg_v2_ops = {
     .gen = 2,
     .mem_soft_file = "memory.high",
@@ -158,4 +215,5 @@ const struct agent_cg_ops agent_cg_v2_ops = {
     .freeze_get = v2_freeze_get,
     .freeze_set = v2_freeze_set,
     .kill_all = v2_kill_all,
+    .wait_empty = v2_wait_empty,
 };

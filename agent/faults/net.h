@@ -81,6 +81,13 @@ const struct agent_net_policy *agent_net_policy(void);
  * (no chain for that direction). Records the chain names in f->undo
  * ("chains") before running the batch. Returns the number of action rules
  * per chain in *ret_rules. */
+/* Name of the fault's chain with this prefix: "fo" egress and "fi" ingress
+ * base chains, NET_NFT_QCHAIN the regular chain holding an xt NFQUEUE
+ * rule. Revert deletes all three; verify checks rules_out / rules_in /
+ * rules_q from the undo record. */
+#define NET_NFT_QCHAIN "fq"
+void net_nft_chain(const struct agent_fault *f, const char *prefix, char *buf, size_t size);
+
 int net_nft_apply(struct agent_fault *f, const struct net_sel *egress,
                   const struct net_sel *ingress, const char *action, char *err, size_t errlen);
 /* Chains from f->undo exist with their rules. */

@@ -393,10 +393,15 @@ int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
 
 /* ---- nftables ------------------------------------------------------------ */
 
-static void chain_name(const struct agent_fault *f, bool ingress, char *buf, size_t size)
+void net_nft_chain(const struct agent_fault *f, const char *prefix, char *buf, size_t size)
 {
         const char *id = strncmp(f->id, "f-", 2) == 0 ? f->id + 2 : f->id;
-        snprintf(buf, size, "%s_%s", ingress ? "fi" : "fo", id);
+        snprintf(buf, size, "%s_%s", prefix, id);
+}
+
+static void chain_name(const struct agent_fault *f, bool ingress, char *buf, size_t size)
+{
+        net_nft_chain(f, ingress ? "fi" : "fo", buf, size);
 }
 
 struct sb {
@@ -565,13 +570,14 @@ int net_nft_apply(struct agent_fault *f, const struct net_sel *egress,
 
 int net_nft_verify(const struct agent_fault *f, char *err, size_t errlen)
 {
-        static const char *const keys[2] = {"rules_out", "rules_in"};
-        for (int dir = 0; dir < 2; dir++) {
+        static const char *const keys[3] = {"rules_out", "rules_in", "rules_q"};
+        static const char *const prefix[3] = {"fo", "fi", NET_NFT_QCHAIN};
+        for (int dir = 0; dir < 3; dir++) {
                 json_t *want = json_object_get(f->undo, keys[dir]);
                 if (!want)
                         continue;
                 char chain[64];
-                chain_name(f, dir == 1, chain, sizeof(chain));
+                net_nft_chain(f, prefix[dir], chain, sizeof(chain));
                 int have = agent_nft_chain_rules(chain, err, errlen);
                 if (have < 0) {
                         if (have == -ENOENT)
@@ -589,11 +595,12 @@ int net_nft_verify(const struct agent_fault *f, char *err, size_t errlen)
 
 int net_nft_revert(const struct agent_fault *f, char *err, size_t errlen)
 {
-        char out[64], in[64];
+        char out[64], in[64], q[64];
         chain_name(f, false, out, sizeof(out));
         chain_name(f, true, in, sizeof(in));
-        const char *const chains[] = {out, in};
-        return agent_nft_delete_chains(chains, 2, err, errlen);
+        net_nft_chain(f, NET_NFT_QCHAIN, q, sizeof(q));
+        const char *const chains[] = {out, in, q};
+        return agent_nft_delete_chains(chains, 3, err, errlen);
 }
 
 /* ---- qdisc ------------------------------------------------------------------ */
@@ -625,6 +632,24 @@ int net_ingress_sel_check(const struct net_sel *s, char *err, size_t errlen)
                 return -EINVAL;
         }
         return 0;
+}
+
+/* The whole interface is targeted (no selector but the interface): the
+ * htb's own u32 filters can pick the packets, exemptions included, and no
+ * nftables rule is needed. Not on lo, where the nftables path exempts
+ * everything ("oifname lo accept") and u32 would not. Journaled as
+ * "steer": "tc" by prepare, so a revert after a crash knows there is no
+ * chain to delete. */
+static bool tc_steerable(const struct net_sel *s)
+{
+        return !s->n_dst && !s->n_src && !s->proto && !s->has_dport && !s->has_sport &&
+               !s->cgroup[0] && !s->unit[0] && strcmp(s->ifname, "lo") != 0;
+}
+
+static bool tc_steered(const struct agent_fault *f)
+{
+        const char *v = json_string_value(json_object_get(f->undo, "steer"));
+        return v && strcmp(v, "tc") == 0;
 }
 
 /* The IFB of a fault: "flifb-" + 8 hex digits of a hash of its id (the
@@ -725,6 +750,8 @@ int net_qdisc_prepare(struct agent_fault *f, struct net_sel *s, char *err, size_
         }
         json_object_set_new(f->undo, "ifname", json_string(s->ifname));
         json_object_set_new(f->undo, "egress", json_boolean(egress));
+        if (egress && tc_steerable(s))
+                json_object_set_new(f->undo, "steer", json_string("tc"));
         if (egress && !is_default) {
                 if (!forced(f)) {
                         snprintf(err, errlen,
@@ -826,6 +853,62 @@ static void key_cidr(struct agent_u32_rule *r, const struct net_cidr *c, bool sr
         }
 }
 
+/* The exemptions of one family as u32 rules appended at v[*n] (room for
+ * exemption_count()): TCP to or from the control port and every
+ * protected port, and the protected CIDRs as source (ingress) or
+ * destination (egress). The caller sets what a match does. */
+static size_t exemption_count(void)
+{
+        return 2 * (1 + policy.n_ports) + policy.n_cidrs;
+}
+
+static void exemption_rules(int fam, bool ingress, struct agent_u32_rule *v, size_t *n)
+{
+        uint16_t cp[NET_MAX_PROTECTED + 1];
+        size_t ncp = 0;
+        if (policy.control_port)
+                cp[ncp++] = policy.control_port;
+        for (size_t i = 0; i < policy.n_ports; i++)
+                cp[ncp++] = policy.ports[i];
+        for (size_t i = 0; i < ncp; i++)
+                for (int d = 0; d < 2; d++) {
+                        struct agent_u32_rule *r = &v[(*n)++];
+                        r->family = fam;
+                        key_proto(r, fam, IPPROTO_TCP);
+                        key_l4(r, fam);
+                        key_port(r, fam, d == 1, cp[i]);
+                }
+        for (size_t i = 0; i < policy.n_cidrs; i++) {
+                if (policy.cidrs[i].family != fam)
+                        continue;
+                struct agent_u32_rule *r = &v[(*n)++];
+                r->family = fam;
+                key_cidr(r, &policy.cidrs[i], ingress);
+        }
+}
+
+/* Egress of a whole interface (tc_steerable): per family, the exemptions
+ * sent direct (fa17:0), then everything else to our class. */
+static int egress_rules(struct agent_u32_rule **ret, size_t *ret_n)
+{
+        static const int fams[2] = {AF_INET, AF_INET6};
+        struct agent_u32_rule *v = calloc(2 * (exemption_count() + 1), sizeof(*v));
+        size_t n = 0;
+        if (!v)
+                return -ENOMEM;
+        for (int fi = 0; fi < 2; fi++) {
+                size_t first = n;
+                exemption_rules(fams[fi], false, v, &n);
+                for (size_t i = first; i < n; i++)
+                        v[i].classid = AGENT_QDISC_DIRECT;
+                v[n].family = fams[fi];
+                v[n++].classid = AGENT_QDISC_CLASS; /* no key: matches every packet */
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 /* Per family: the exemptions (pass), then one redirect rule per
  * src x dst x protocol combination. */
 static int ingress_rules(const struct net_sel *s, struct agent_u32_rule **ret, size_t *ret_n,
@@ -844,27 +927,7 @@ static int ingress_rules(const struct net_sel *s, struct agent_u32_rule **ret, s
                     (s->n_dst && !has_family(s->dst, s->n_dst, fam)))
                         continue;
                 size_t first = n;
-                uint16_t cp[NET_MAX_PROTECTED + 1];
-                size_t ncp = 0;
-                if (policy.control_port)
-                        cp[ncp++] = policy.control_port;
-                for (size_t i = 0; i < policy.n_ports; i++)
-                        cp[ncp++] = policy.ports[i];
-                for (size_t i = 0; i < ncp; i++)
-                        for (int d = 0; d < 2; d++) {
-                                struct agent_u32_rule *r = &v[n++];
-                                r->family = fam;
-                                key_proto(r, fam, IPPROTO_TCP);
-                                key_l4(r, fam);
-                                key_port(r, fam, d == 1, cp[i]);
-                        }
-                for (size_t i = 0; i < policy.n_cidrs; i++) {
-                        if (policy.cidrs[i].family != fam)
-                                continue;
-                        struct agent_u32_rule *r = &v[n++];
-                        r->family = fam;
-                        key_cidr(r, &policy.cidrs[i], true);
-                }
+                exemption_rules(fam, true, v, &n);
                 int protos[2] = {s->proto, 0};
                 int np = 1;
                 if (!s->proto && (s->has_dport || s->has_sport)) {
@@ -946,8 +1009,18 @@ int net_qdisc_apply(struct agent_fault *f, const struct net_sel *s,
                 return -ENOENT;
         }
         int rv;
-        if (s->dir & NET_EGRESS) {
-                if ((rv = agent_qdisc_install(ifindex, spec, err, errlen)) < 0)
+        struct agent_qdisc_spec espec = *spec;
+        /* Only a root prepare snapshotted may be replaced. */
+        espec.replace_root = json_object_get(f->undo, "snapshot") != NULL;
+        if ((s->dir & NET_EGRESS) && tc_steered(f)) {
+                _cleanup_free_ struct agent_u32_rule *rules = NULL;
+                if ((rv = egress_rules(&rules, &espec.n_rules)) < 0)
+                        return rv;
+                espec.rules = rules;
+                if ((rv = agent_qdisc_install(ifindex, &espec, err, errlen)) < 0)
+                        return rv;
+        } else if (s->dir & NET_EGRESS) {
+                if ((rv = agent_qdisc_install(ifindex, &espec, err, errlen)) < 0)
                         return rv;
                 /* Steer the selected packets into our class; the rest go direct. */
                 char action[64];
@@ -979,7 +1052,15 @@ int net_qdisc_verify(const struct agent_fault *f, const struct agent_qdisc_spec 
                 return -EIO;
         }
         int rv;
-        if (undo_egress(f)) {
+        if (undo_egress(f) && tc_steered(f)) {
+                struct agent_qdisc_spec espec = *spec;
+                _cleanup_free_ struct agent_u32_rule *rules = NULL;
+                if ((rv = egress_rules(&rules, &espec.n_rules)) < 0)
+                        return rv;
+                espec.rules = rules;
+                if ((rv = agent_qdisc_verify(ifindex, &espec, err, errlen)) < 0)
+                        return rv;
+        } else if (undo_egress(f)) {
                 if ((rv = agent_qdisc_verify(ifindex, spec, err, errlen)) < 0 ||
                     (rv = net_nft_verify(f, err, errlen)) < 0)
                         return rv;
@@ -1001,8 +1082,9 @@ int net_qdisc_verify(const struct agent_fault *f, const struct agent_qdisc_spec 
 int net_qdisc_revert(const struct agent_fault *f, char *err, size_t errlen)
 {
         /* Every step is attempted; the first failure is reported (and the
-         * agent retries the whole, idempotent, revert). */
-        int first = net_nft_revert(f, err, errlen), rv;
+         * agent retries the whole, idempotent, revert). A tc-steered fault
+         * (journaled by prepare) never made an nftables chain. */
+        int first = tc_steered(f) ? 0 : net_nft_revert(f, err, errlen), rv;
         char e2[256];
         const char *ifname = json_string_value(json_object_get(f->undo, "ifname"));
         if (!ifname)

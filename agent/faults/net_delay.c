@@ -4,6 +4,7 @@
 #include "faults/net.h"
 #include "fl_util.h"
 #include "nl/nfqueue.h"
+#include "nl/nft.h"
 
 /* Backend: netem where the kernel has it, else the NFQUEUE delayer. */
 struct delay_priv {
@@ -98,8 +99,22 @@ static int delay_apply(struct agent_fault *f, char *err, size_t errlen)
                 return rv;
         json_object_set_new(f->undo, "queue", json_integer(queue));
         json_object_set_new(f->undo, "worker", json_integer(p->worker));
-        char action[64];
+        char action[96];
         snprintf(action, sizeof(action), "queue num %u bypass", queue);
+        if (agent_nfq_use_xt()) {
+                /* No nft `queue` here: the selectors jump to a chain of
+                 * ours whose one rule is the xt NFQUEUE target. The chain
+                 * and its rule exist before any jump to them. */
+                char qchain[64], script[192];
+                net_nft_chain(f, NET_NFT_QCHAIN, qchain, sizeof(qchain));
+                snprintf(script, sizeof(script), "add table inet %s\nadd chain inet %s %s\n",
+                         AGENT_NFT_TABLE, AGENT_NFT_TABLE, qchain);
+                json_object_set_new(f->undo, "rules_q", json_integer(1));
+                if ((rv = agent_nft_run(script, err, errlen)) < 0 ||
+                    (rv = agent_nft_add_xt_queue(qchain, queue, true, err, errlen)) < 0)
+                        return rv;
+                snprintf(action, sizeof(action), "jump %s", qchain);
+        }
         /* The input hook delays arriving packets just as well. */
         const struct net_sel *s = &p->q.sel;
         return net_nft_apply(f, s->dir & NET_EGRESS ? s : NULL, s->dir & NET_INGRESS ? s : NULL,
@@ -166,8 +181,9 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
                         return rv;
                 char desc[FL_NAME_LEN];
                 net_sel_describe(&q->sel, desc, sizeof(desc));
-                snprintf(f->target, sizeof(f->target), "%.200s delay=%uus jitter=%uus", desc,
-                         q->spec.netem.delay_us, q->spec.netem.jitter_us);
+                snprintf(f->target, sizeof(f->target), "%.200s delay=%uus jitter=%uus%s", desc,
+                         q->spec.netem.delay_us, q->spec.netem.jitter_us,
+                         agent_nfq_use_xt() ? " (xt NFQUEUE)" : "");
                 snprintf(f->backend, sizeof(f->backend), "nfqueue");
                 json_object_set_new(f->undo, "backend", json_string("nfqueue"));
                 return 0;

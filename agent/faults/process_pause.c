@@ -3,7 +3,8 @@
  * pidfds, so neither can reach a process that merely inherited a pid.
  *
  * When the target is a whole cgroup (unit= or cgroup= without count= or
- * percent=) and the host has a freezer for it, the cgroup is frozen
+ * percent=: every process of it, a protected one refusing the fault) and
+ * the host has a freezer for it, the cgroup is frozen
  * instead (v1 freezer.state, v2 cgroup.freeze): every process, including
  * ones forked meanwhile, with no signal a process could observe. The
  * freezer's previous state is journaled; a group that was already frozen
@@ -70,14 +71,6 @@ static int pause_validate(struct agent_fault *f, char *err, size_t errlen)
         return 0;
 }
 
-static bool has_param(const struct agent_fault *f, const char *key)
-{
-        for (size_t i = 0; i < f->n_params; i++)
-                if (strcmp(f->params[i].key, key) == 0)
-                        return true;
-        return false;
-}
-
 /* Freeze the whole cgroup when that is what was asked and the host can.
  * Returns 0 when the freezer will be used (recorded in f->undo), 1 to go
  * on with signals, -errno to refuse (a protected process inside). */
@@ -85,8 +78,7 @@ static int freezer_prepare(struct agent_fault *f, struct pause_priv *p, char *er
 {
         const struct agent_proc_selector *sel = &p->spec.sel;
         const struct agent_cg_host *h = agent_cg_host();
-        if ((sel->kind != AGENT_PROC_SEL_UNIT && sel->kind != AGENT_PROC_SEL_CGROUP) ||
-            has_param(f, "count") || has_param(f, "percent") || !agent_cg_gen(h, AGENT_CG_FREEZER))
+        if (!p->spec.all || !agent_cg_gen(h, AGENT_CG_FREEZER))
                 return 1;
         bool unit = sel->kind == AGENT_PROC_SEL_UNIT;
         char dir[PATH_MAX], rel[PATH_MAX], why[FL_MSG_LEN] = "";

@@ -8,6 +8,7 @@
  * removes the delay, it never blackholes traffic. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +23,12 @@ void agent_nfq_delayer_stop(pid_t pid);
 /* True while our worker runs. */
 int agent_nfq_delayer_alive(pid_t pid);
 
-/* NULL if nftables can queue packets here (the `queue` expression), else
- * a reason. Probed once in a throw-away network namespace. */
+/* NULL if nftables can queue packets here, else a reason. Probed once in
+ * a throw-away network namespace: the native `queue` expression first,
+ * then the xtables NFQUEUE target through nf_tables' compat expression
+ * (kernels built without nft_queue but with xt_NFQUEUE, as iptables-nft
+ * uses it). */
 const char *agent_nfq_unavailable(void);
+/* True when queueing works only through the xt NFQUEUE target: the rule
+ * must then be added with agent_nft_add_xt_queue(). */
+bool agent_nfq_use_xt(void);

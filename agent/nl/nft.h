@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AGENT_NFT_TABLE "faultline"
 
@@ -30,6 +31,14 @@ int agent_nft_chain_rules(const char *chain, char *err, size_t errlen);
 /* Delete the chains given (those that exist; missing ones are fine), and
  * the table when no chain is left. Idempotent. */
 int agent_nft_delete_chains(const char *const *chains, size_t n, char *err, size_t errlen);
+
+/* Append to chain (a regular chain of our table) one rule holding only the
+ * xtables NFQUEUE target (revision 3) for queue, with bypass: a packet for
+ * a queue nobody listens on is accepted. libnftables can list such a rule
+ * but not write one; this is the path iptables-nft uses on kernels whose
+ * nf_tables lacks the native `queue` expression. */
+int agent_nft_add_xt_queue(const char *chain, uint16_t queue, bool bypass, char *err,
+                           size_t errlen);
 
 /* Drop the cached context (its netlink socket belongs to the namespace it
  * was opened in); the next call opens a new one. For forked probes. */

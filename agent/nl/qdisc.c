@@ -1,4 +1,11 @@
-/* rtnetlink traffic-control adapter through libnl-route. See qdisc.h. */
+/* rtnetlink traffic-control adapter. See qdisc.h.
+ *
+ * Requests are built with libnl-route (its object builders and nl_msg
+ * attribute helpers) but sent and answered over one raw NETLINK_ROUTE
+ * socket the agent keeps for its life (rt_xfer below): a fresh libnl
+ * socket per operation cost socket+bind+connect each time, and libnl's
+ * caches dump every qdisc of every device where one targeted GET is
+ * enough. */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <linux/pkt_sched.h>
@@ -6,17 +13,21 @@
 #include <net/if.h>
 #include <netlink/netlink.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <linux/tc_act/tc_mirred.h>
 #include <netlink/route/class.h>
 #include <netlink/route/link.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/htb.h>
-#include <netlink/route/qdisc/netem.h>
 #include <netlink/route/tc.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fl_log.h"
 #include "fl_util.h"
@@ -25,18 +36,18 @@
 #define ROOT_HANDLE  TC_HANDLE(AGENT_QDISC_MAJOR, 0)
 #define NETEM_HANDLE TC_HANDLE(AGENT_NETEM_MAJOR, 0)
 
-static void sock_freep(struct nl_sock **s)
-{
-        if (*s)
-                nl_socket_free(*s);
-}
-#define _cleanup_nlsock_ __attribute__((cleanup(sock_freep)))
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
 
+/* libnl's codes are positive enum values (negated on return); only the
+ * probes and the message builders still produce them. */
 static int nl_fail(int nlerr, const char *what, char *err, size_t errlen)
 {
         snprintf(err, errlen, "%s: %s", what, nl_geterror(nlerr));
-        /* libnl's codes are positive enum values; report a generic errno
-         * apart from the few that matter to callers. */
         switch (-nlerr) {
         case NLE_EXIST:
                 return -EEXIST;
@@ -47,31 +58,292 @@ static int nl_fail(int nlerr, const char *what, char *err, size_t errlen)
                 return -EPERM;
         case NLE_OPNOTSUPP:
                 return -EOPNOTSUPP;
+        case NLE_NOMEM:
+                return -ENOMEM;
         default:
                 return -EIO;
         }
 }
 
-static int open_sock(struct nl_sock **ret, char *err, size_t errlen)
+/* ---- the agent's rtnetlink socket ------------------------------------------ */
+
+/* Opened on first use and kept. A netlink socket belongs to the network
+ * namespace it was opened in, so a forked child (the kernel probes, which
+ * unshare a namespace first) must not use its parent's: rt.pid says whose
+ * it is, and a child opens its own. Sequence numbers only grow, so an
+ * answer left in the queue by an earlier failure (older sequence number)
+ * is recognised and skipped. The agent is single-threaded; nothing else
+ * reads this socket. */
+static struct {
+        int fd;
+        pid_t pid;
+        uint32_t seq;
+        unsigned char *buf;
+} rt = {.fd = -1};
+
+/* Above the largest skb the kernel fills for a dump (32 KiB). */
+#define RT_BUF_SIZE (64u * 1024u)
+
+static void rt_close(void)
 {
-        struct nl_sock *s = nl_socket_alloc();
-        if (!s) {
+        if (rt.fd >= 0)
+                close(rt.fd);
+        rt.fd = -1;
+}
+
+static int rt_open(char *err, size_t errlen)
+{
+        pid_t me = getpid();
+        if (rt.fd >= 0 && rt.pid == me)
+                return 0;
+        rt_close(); /* a parent's socket, inherited: not ours to use */
+        if (!rt.buf && !(rt.buf = malloc(RT_BUF_SIZE))) {
                 snprintf(err, errlen, "netlink: out of memory");
                 return -ENOMEM;
         }
-        int rv = nl_connect(s, NETLINK_ROUTE);
-        if (rv < 0) {
-                nl_socket_free(s);
-                return nl_fail(rv, "netlink connect", err, errlen);
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (fd < 0) {
+                int e = errno;
+                snprintf(err, errlen, "netlink socket: %s", strerror(e));
+                return -e;
         }
-        *ret = s;
+        /* The kernel's reason text with every error; acks without a copy
+         * of the request. Both optional (older kernels). */
+        int one = 1;
+        (void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+        (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+        struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+                close(fd);
+                snprintf(err, errlen, "netlink bind: %s", strerror(e));
+                return -e;
+        }
+        rt.fd = fd;
+        rt.pid = me;
+        if (!rt.seq)
+                rt.seq = (uint32_t)time(NULL);
         return 0;
+}
+
+/* The kernel's extended-ack text of an error message, or NULL. */
+static const char *ext_ack_msg(const struct nlmsghdr *h)
+{
+        if (!(h->nlmsg_flags & NLM_F_ACK_TLVS))
+                return NULL;
+        const struct nlmsgerr *e = NLMSG_DATA(h);
+        size_t off = NLMSG_HDRLEN + sizeof(*e);
+        if (!(h->nlmsg_flags & NLM_F_CAPPED))
+                off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+        while (off + NLA_HDRLEN <= h->nlmsg_len) {
+                const struct nlattr *a = (const struct nlattr *)((const char *)h + off);
+                if (a->nla_len < NLA_HDRLEN || off + a->nla_len > h->nlmsg_len)
+                        return NULL;
+                if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG && a->nla_len > NLA_HDRLEN &&
+                    ((const char *)a)[a->nla_len - 1] == 0)
+                        return (const char *)a + NLA_HDRLEN;
+                off += NLA_ALIGN(a->nla_len);
+        }
+        return NULL;
+}
+
+/* A reply (a GET's answer, one part of a dump) to request idx. */
+typedef void (*rt_reply_fn)(const struct nlmsghdr *h, size_t idx, void *arg);
+
+/* What ends a request's exchange. */
+enum rt_end {
+        RT_END_NONE, /* nothing: a change in the middle of a batch (errors still come) */
+        RT_END_ACK,  /* its acknowledgement (a GET; the last change of a batch) */
+        RT_END_DONE, /* NLMSG_DONE (a dump) */
+};
+
+static bool is_get(const struct nlmsghdr *h)
+{
+        return h->nlmsg_type == RTM_GETQDISC || h->nlmsg_type == RTM_GETTCLASS ||
+               h->nlmsg_type == RTM_GETTFILTER || h->nlmsg_type == RTM_GETLINK;
+}
+
+/* Send msgs[0..n) in one sendmsg and wait for every answer; always frees
+ * the messages. The kernel handles them in order, each on its own: a
+ * failing request does not stop the next ones, so a caller batches only
+ * requests that are right together whatever happens to the others (the
+ * root qdisc that makes an interface ours goes alone, first). At most one
+ * dump per batch (the kernel runs one at a time per socket).
+ *
+ * A GET (sent with NLM_F_ECHO, which older kernels need to answer the
+ * sender) asks for an acknowledgement too: the kernel may answer one with
+ * nothing at all (a GET of the built-in noop qdisc a deleted ingress
+ * qdisc leaves behind, on 6.x), so its answer cannot be what ends it. A
+ * dump ends with NLMSG_DONE. Of the changes, only the last of the batch
+ * asks for an acknowledgement. The kernel
+ * reports an error for any request and answers in order, so once the
+ * last request has ended, every earlier failure has arrived. Replies go
+ * to fn (may be NULL).
+ *
+ * Returns 0 or the first failure as -errno, its reason (with the kernel's
+ * extended-ack text) in err after what. ret_errs (may be NULL) gets each
+ * request's 0 / -errno. */
+static int rt_xfer(struct nl_msg **msgs, size_t n, rt_reply_fn fn, void *arg, int *ret_errs,
+                   const char *what, char *err, size_t errlen)
+{
+        struct iovec iov[64];
+        enum rt_end end[64];
+        bool done[64] = {false};
+        int first = 0;
+        size_t pending = 0;
+        char ack_text[160] = "";
+        for (size_t i = 0; ret_errs && i < n; i++)
+                ret_errs[i] = 0;
+        int rv = n > FL_ARRAY_SIZE(iov) ? -E2BIG : rt_open(err, errlen);
+        for (size_t i = 0; i < n; i++)
+                if (!msgs[i])
+                        rv = rv < 0 ? rv : -ENOMEM;
+        if (rv < 0) {
+                for (size_t i = 0; i < n; i++)
+                        if (msgs[i])
+                                nlmsg_free(msgs[i]);
+                if (rv == -ENOMEM || rv == -E2BIG)
+                        snprintf(err, errlen, "%s: %s", what, strerror(-rv));
+                return rv;
+        }
+        uint32_t base = rt.seq + 1;
+        for (size_t i = 0; i < n; i++) {
+                struct nlmsghdr *h = nlmsg_hdr(msgs[i]);
+                h->nlmsg_seq = ++rt.seq;
+                h->nlmsg_pid = 0;
+                h->nlmsg_flags |= NLM_F_REQUEST;
+                bool dump = is_get(h) && (h->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+                if (is_get(h))
+                        h->nlmsg_flags |= NLM_F_ECHO;
+                if (dump) {
+                        end[i] = RT_END_DONE;
+                } else if (is_get(h) || i + 1 == n) {
+                        h->nlmsg_flags |= NLM_F_ACK;
+                        end[i] = RT_END_ACK;
+                } else {
+                        end[i] = RT_END_NONE;
+                }
+                pending += end[i] != RT_END_NONE;
+                iov[i] = (struct iovec){.iov_base = h, .iov_len = h->nlmsg_len};
+        }
+        struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+        struct msghdr mh = {
+            .msg_name = &kernel, .msg_namelen = sizeof(kernel), .msg_iov = iov, .msg_iovlen = n};
+        ssize_t sent;
+        while ((sent = sendmsg(rt.fd, &mh, 0)) < 0 && errno == EINTR)
+                ;
+        int send_errno = sent < 0 ? errno : 0;
+        for (size_t i = 0; i < n; i++)
+                nlmsg_free(msgs[i]);
+        if (send_errno) {
+                rt_close();
+                snprintf(err, errlen, "%s: netlink send: %s", what, strerror(send_errno));
+                return -send_errno;
+        }
+        while (pending) {
+                ssize_t len = recv(rt.fd, rt.buf, RT_BUF_SIZE, MSG_TRUNC);
+                if (len < 0 && errno == EINTR)
+                        continue;
+                if (len < 0 || (size_t)len > RT_BUF_SIZE) {
+                        int e = len < 0 ? errno : EMSGSIZE;
+                        rt_close(); /* unread answers: start over on a new socket */
+                        snprintf(err, errlen, "%s: netlink receive: %s", what, strerror(e));
+                        return -e;
+                }
+                int left = (int)len;
+                for (struct nlmsghdr *h = (struct nlmsghdr *)rt.buf; NLMSG_OK(h, left);
+                     h = NLMSG_NEXT(h, left)) {
+                        size_t idx = (uint32_t)(h->nlmsg_seq - base);
+                        if (idx >= n)
+                                continue; /* an earlier exchange's leftover */
+                        int e = 0;
+                        bool final = false;
+                        if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+                                final = true;
+                                if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
+                                        e = *(const int *)NLMSG_DATA(h);
+                                if (e > 0)
+                                        e = -e;
+                                if (e < 0 && !first) {
+                                        const char *t =
+                                            h->nlmsg_type == NLMSG_ERROR ? ext_ack_msg(h) : NULL;
+                                        first = e;
+                                        snprintf(ack_text, sizeof(ack_text), "%s", t ? t : "");
+                                }
+                                if (e < 0 && ret_errs)
+                                        ret_errs[idx] = e;
+                        } else if (fn) {
+                                fn(h, idx, arg);
+                        }
+                        if (final && end[idx] != RT_END_NONE && !done[idx]) {
+                                done[idx] = true;
+                                pending--;
+                        }
+                }
+        }
+        if (first) {
+                if (ack_text[0])
+                        snprintf(err, errlen, "%s: %s (%s)", what, strerror(-first), ack_text);
+                else
+                        snprintf(err, errlen, "%s: %s", what, strerror(-first));
+        }
+        return first;
+}
+
+/* One request, alone. */
+static int rt_one(struct nl_msg *m, rt_reply_fn fn, void *arg, const char *what, char *err,
+                  size_t errlen)
+{
+        return rt_xfer(&m, 1, fn, arg, NULL, what, err, errlen);
+}
+
+/* A traffic-control request: header and struct tcmsg, attributes to add. */
+static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, uint32_t handle,
+                             uint32_t info)
+{
+        struct nl_msg *m = nlmsg_alloc_simple(type, flags);
+        struct tcmsg t = {.tcm_family = AF_UNSPEC,
+                          .tcm_ifindex = ifindex,
+                          .tcm_parent = parent,
+                          .tcm_handle = handle,
+                          .tcm_info = info};
+        if (m && nlmsg_append(m, &t, sizeof(t), NLMSG_ALIGNTO) < 0) {
+                nlmsg_free(m);
+                return NULL;
+        }
+        return m;
+}
+
+/* Attributes of a tc message (tb[TCA_MAX + 1]); false if malformed. */
+static bool tc_attrs(const struct nlmsghdr *h, struct nlattr **tb)
+{
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
+                return false;
+        return nlmsg_parse((struct nlmsghdr *)h, sizeof(struct tcmsg), tb, TCA_MAX, NULL) >= 0;
+}
+
+/* Errors that mean "the interface, or the object, is not there". */
+static bool gone(int rv)
+{
+        return rv == -ENODEV || rv == -ENOENT;
 }
 
 int agent_ifindex(const char *name)
 {
-        unsigned idx = if_nametoindex(name);
-        return idx ? (int)idx : -ENODEV;
+        /* if_nametoindex() without its socket()+close(): the ioctl on the
+         * kept netlink socket (same namespace rules: see rt_open). */
+        struct ifreq ifr = {0};
+        char err[128];
+        if (strlen(name) >= sizeof(ifr.ifr_name))
+                return -ENODEV;
+        if (rt_open(err, sizeof(err)) < 0) {
+                unsigned idx = if_nametoindex(name);
+                return idx ? (int)idx : -ENODEV;
+        }
+        memcpy(ifr.ifr_name, name, strlen(name) + 1);
+        if (ioctl(rt.fd, SIOCGIFINDEX, &ifr) < 0)
+                return -ENODEV;
+        return ifr.ifr_ifindex;
 }
 
 int agent_route_ifname(const char *addr, char *ifname, size_t size)
@@ -128,40 +400,75 @@ int agent_route_ifname(const char *addr, char *ifname, size_t size)
         return rv;
 }
 
+struct root_info {
+        char kind[32];
+        uint32_t handle;
+        uint32_t defcls; /* htb only */
+        bool found;
+};
+
+static void root_reply(const struct nlmsghdr *h, size_t idx, void *arg)
+{
+        struct root_info *r = arg;
+        struct nlattr *tb[TCA_MAX + 1];
+        (void)idx;
+        if (h->nlmsg_type != RTM_NEWQDISC || !tc_attrs(h, tb))
+                return;
+        const struct tcmsg *t = NLMSG_DATA(h);
+        r->found = true;
+        r->handle = t->tcm_handle;
+        snprintf(r->kind, sizeof(r->kind), "%s", tb[TCA_KIND] ? nla_get_string(tb[TCA_KIND]) : "?");
+        struct nlattr *ob[TCA_HTB_MAX + 1];
+        if (strcmp(r->kind, "htb") == 0 && tb[TCA_OPTIONS] &&
+            nla_parse_nested(ob, TCA_HTB_MAX, tb[TCA_OPTIONS], NULL) >= 0 && ob[TCA_HTB_INIT] &&
+            nla_len(ob[TCA_HTB_INIT]) >= (int)sizeof(struct tc_htb_glob))
+                r->defcls = ((const struct tc_htb_glob *)nla_data(ob[TCA_HTB_INIT]))->defcls;
+}
+
+/* GET of the qdisc at parent (TC_H_ROOT or TC_H_INGRESS) of ifindex. */
+static struct nl_msg *qdisc_get_msg(int ifindex, uint32_t parent)
+{
+        return tc_msg(RTM_GETQDISC, 0, ifindex, parent, 0, 0);
+}
+
+/* The kernel answers a GET of a built-in qdisc (noqueue, noop: what a
+ * virtual device or an absent ingress hook has) with EINVAL, since such
+ * qdiscs are never reported; ENOENT when there is no qdisc at all. */
+static bool builtin_or_none(int rv)
+{
+        return rv == -EINVAL || rv == -ENOENT;
+}
+
 int agent_qdisc_root(int ifindex, char *kind, size_t kind_size, uint32_t *ret_handle,
                      bool *ret_is_default, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        struct nl_cache *cache = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
-                return rv;
-        if ((rv = rtnl_qdisc_alloc_cache(sk, &cache)) < 0)
-                return nl_fail(rv, "qdisc dump", err, errlen);
-        struct rtnl_qdisc *q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT);
-        if (!q) {
-                /* No root at all (e.g. a device without a queue). */
+        struct root_info r = {.found = false};
+        char e2[256];
+        int rv = rt_one(qdisc_get_msg(ifindex, TC_H_ROOT), root_reply, &r, "root qdisc lookup", e2,
+                        sizeof(e2));
+        if (rv < 0 && !builtin_or_none(rv)) {
+                snprintf(err, errlen, "%s", e2);
+                return rv == -ENOENT ? -ENODEV : rv;
+        }
+        if (!r.found) {
+                /* noqueue / noop, or no root at all. */
                 snprintf(kind, kind_size, "none");
                 *ret_handle = 0;
                 *ret_is_default = true;
-        } else {
-                const char *k = rtnl_tc_get_kind(TC_CAST(q));
-                snprintf(kind, kind_size, "%s", k ? k : "?");
-                *ret_handle = rtnl_tc_get_handle(TC_CAST(q));
-                /* The kernel's own root qdiscs (noqueue, pfifo_fast, mq,
-                 * the default fq_codel) have handle 0:. tc always gives
-                 * user-installed ones a non-zero major. */
-                *ret_is_default = TC_H_MAJ(*ret_handle) == 0;
-                rtnl_qdisc_put(q);
+                return 0;
         }
-        nl_cache_free(cache);
+        snprintf(kind, kind_size, "%s", r.kind);
+        *ret_handle = r.handle;
+        /* The kernel's own root qdiscs (pfifo_fast, mq, the default
+         * fq_codel) have handle 0:. tc always gives user-installed ones a
+         * non-zero major. */
+        *ret_is_default = TC_H_MAJ(r.handle) == 0;
         return 0;
 }
 
 /* ---- raw snapshot --------------------------------------------------------- */
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static char *b64_encode(const unsigned char *in, size_t n)
 {
         char *out = malloc(4 * ((n + 2) / 3) + 1), *p = out;
@@ -222,6 +529,7 @@ struct dump_ctx {
         int new_type; /* RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER */
         json_t *arr;
         json_t *classes; /* handles seen (for per-class filter dumps) */
+        bool failed;     /* out of memory on the way */
 };
 
 /* Keep only what configures the object; statistics and dump-only
@@ -242,35 +550,37 @@ static bool keep_attr(int type)
         }
 }
 
-static int dump_cb(struct nl_msg *msg, void *arg)
+static void dump_cb(const struct nlmsghdr *h, size_t idx, void *arg)
 {
         struct dump_ctx *c = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
-                return NL_SKIP;
-        struct tcmsg *t = nlmsg_data(h);
+        (void)idx;
+        if (h->nlmsg_type != c->new_type || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
+                return;
+        const struct tcmsg *t = NLMSG_DATA(h);
         if (t->tcm_ifindex != c->ifindex)
-                return NL_SKIP;
+                return;
         /* Kernel-created qdiscs (handle 0:, or flagged invisible) come
          * back by themselves; replaying them would clash. */
         struct nlattr *a;
         int rem;
         bool invisible = false;
-        nlmsg_for_each_attr(a, h, sizeof(struct tcmsg), rem)
+        nlmsg_for_each_attr(a, (struct nlmsghdr *)h, sizeof(struct tcmsg), rem)
         {
                 if (nla_type(a) == TCA_DUMP_INVISIBLE)
                         invisible = true;
         }
         if (c->new_type == RTM_NEWQDISC && (TC_H_MAJ(t->tcm_handle) == 0 || invisible))
-                return NL_SKIP;
+                return;
 
         size_t cap = NLMSG_ALIGN(sizeof(*t)) + nlmsg_attrlen(h, sizeof(*t));
         _cleanup_free_ unsigned char *buf = calloc(1, cap);
-        if (!buf)
-                return NL_STOP;
+        if (!buf) {
+                c->failed = true;
+                return;
+        }
         memcpy(buf, t, sizeof(*t));
         size_t len = NLMSG_ALIGN(sizeof(*t));
-        nlmsg_for_each_attr(a, h, sizeof(struct tcmsg), rem)
+        nlmsg_for_each_attr(a, (struct nlmsghdr *)h, sizeof(struct tcmsg), rem)
         {
                 if (!keep_attr(nla_type(a)))
                         continue;
@@ -278,54 +588,51 @@ static int dump_cb(struct nl_msg *msg, void *arg)
                 len += NLA_ALIGN(a->nla_len);
         }
         _cleanup_free_ char *enc = b64_encode(buf, len);
-        if (!enc)
-                return NL_STOP;
+        if (!enc) {
+                c->failed = true;
+                return;
+        }
         json_array_append_new(c->arr, json_pack("{s:i, s:I, s:s}", "type", c->new_type, "handle",
                                                 (json_int_t)t->tcm_handle, "msg", enc));
         if (c->new_type == RTM_NEWTCLASS && c->classes)
                 json_array_append_new(c->classes, json_integer(t->tcm_handle));
-        return NL_OK;
 }
 
-static int dump(struct nl_sock *sk, int get_type, int new_type, int ifindex, uint32_t parent,
-                json_t *arr, json_t *classes, char *err, size_t errlen)
+static int dump(int get_type, int new_type, int ifindex, uint32_t parent, json_t *arr,
+                json_t *classes, char *err, size_t errlen)
 {
-        struct tcmsg t = {.tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent};
         struct dump_ctx c = {
             .ifindex = ifindex, .new_type = new_type, .arr = arr, .classes = classes};
-        int rv = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, dump_cb, &c);
-        if (rv >= 0)
-                rv = nl_send_simple(sk, get_type, NLM_F_DUMP, &t, sizeof(t));
-        if (rv >= 0)
-                rv = nl_recvmsgs_default(sk);
-        return rv < 0 ? nl_fail(rv, "tc dump", err, errlen) : 0;
+        int rv = rt_one(tc_msg(get_type, NLM_F_DUMP, ifindex, parent, 0, 0), dump_cb, &c, "tc dump",
+                        err, errlen);
+        if (rv == 0 && c.failed) {
+                snprintf(err, errlen, "tc dump: out of memory");
+                rv = -ENOMEM;
+        }
+        return rv;
 }
 
 int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
-                return rv;
         json_t *arr = json_array(), *classes = json_array();
         if (!arr || !classes) {
                 json_decref(arr);
                 json_decref(classes);
                 return -ENOMEM;
         }
-        rv = dump(sk, RTM_GETQDISC, RTM_NEWQDISC, ifindex, 0, arr, NULL, err, errlen);
+        int rv = dump(RTM_GETQDISC, RTM_NEWQDISC, ifindex, 0, arr, NULL, err, errlen);
         if (rv == 0)
-                rv = dump(sk, RTM_GETTCLASS, RTM_NEWTCLASS, ifindex, 0, arr, classes, err, errlen);
+                rv = dump(RTM_GETTCLASS, RTM_NEWTCLASS, ifindex, 0, arr, classes, err, errlen);
         /* Filters hang off a qdisc or a class: the root's, then each class's. */
         if (rv == 0)
-                rv = dump(sk, RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, TC_H_ROOT, arr, NULL, err,
+                rv = dump(RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, TC_H_ROOT, arr, NULL, err,
                           errlen);
         size_t i;
         json_t *h;
         json_array_foreach(classes, i, h)
         {
                 if (rv == 0)
-                        rv = dump(sk, RTM_GETTFILTER, RTM_NEWTFILTER, ifindex,
+                        rv = dump(RTM_GETTFILTER, RTM_NEWTFILTER, ifindex,
                                   (uint32_t)json_integer_value(h), arr, NULL, err, errlen);
         }
         json_decref(classes);
@@ -336,7 +643,6 @@ int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen)
         *ret = arr;
         return 0;
 }
-
 /* The one asymmetry of replaying a dump: htb reports its version as
  * HTB_VER (0x30011) but accepts only the major (3) on creation. */
 static void fixup_htb(unsigned char *payload, size_t len)
@@ -372,25 +678,21 @@ static void fixup_htb(unsigned char *payload, size_t len)
         }
 }
 
-static int send_raw(struct nl_sock *sk, int type, unsigned char *payload, size_t len)
+static int send_raw(int type, unsigned char *payload, size_t len, char *err, size_t errlen)
 {
         if (type == RTM_NEWQDISC)
                 fixup_htb(payload, len);
         struct nl_msg *m = nlmsg_alloc_simple(type, NLM_F_CREATE | NLM_F_EXCL);
-        if (!m)
-                return -NLE_NOMEM;
-        int rv = nlmsg_append(m, (void *)payload, len, NLMSG_ALIGNTO);
-        if (rv >= 0)
-                rv = nl_send_auto_complete(sk, m);
-        nlmsg_free(m);
-        if (rv >= 0)
-                rv = nl_wait_for_ack(sk);
-        return rv;
+        if (m && nlmsg_append(m, (void *)payload, len, NLMSG_ALIGNTO) < 0) {
+                nlmsg_free(m);
+                m = NULL;
+        }
+        return rt_one(m, NULL, NULL, "restoring the interface's previous qdiscs", err, errlen);
 }
 
 /* Replay in passes: a child needs its parent first and the dump order
  * does not promise that. Stops when a pass makes no progress. */
-static int replay(struct nl_sock *sk, json_t *snap, char *err, size_t errlen)
+static int replay(json_t *snap, char *err, size_t errlen)
 {
         size_t n = json_array_size(snap);
         _cleanup_free_ bool *done = calloc(n + 1, sizeof(bool));
@@ -398,6 +700,7 @@ static int replay(struct nl_sock *sk, json_t *snap, char *err, size_t errlen)
                 return -ENOMEM;
         static const int order[] = {RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER};
         int last_err = 0;
+        char last_msg[256] = "";
         for (size_t o = 0; o < FL_ARRAY_SIZE(order); o++) {
                 bool progress = true;
                 while (progress) {
@@ -412,25 +715,30 @@ static int replay(struct nl_sock *sk, json_t *snap, char *err, size_t errlen)
                                 const char *msg = json_string_value(json_object_get(e, "msg"));
                                 if (!msg || b64_decode(msg, &buf, &len) < 0) {
                                         done[i] = true;
-                                        last_err = -NLE_INVAL;
+                                        last_err = -EINVAL;
+                                        snprintf(last_msg, sizeof(last_msg),
+                                                 "restoring the interface's previous qdiscs: "
+                                                 "snapshot entry %zu is not base64",
+                                                 i);
                                         continue;
                                 }
-                                int rv = send_raw(sk, order[o], buf, len);
-                                if (rv >= 0 || rv == -NLE_EXIST) {
+                                int rv = send_raw(order[o], buf, len, last_msg, sizeof(last_msg));
+                                if (rv >= 0 || rv == -EEXIST)
                                         done[i] = progress = true;
-                                } else {
+                                else
                                         last_err = rv;
-                                }
                         }
                 }
         }
         for (size_t i = 0; i < n; i++)
-                if (!done[i])
-                        return nl_fail(last_err ? last_err : -NLE_FAILURE,
-                                       "restoring the interface's previous qdiscs", err, errlen);
+                if (!done[i]) {
+                        snprintf(err, errlen, "%s",
+                                 last_msg[0] ? last_msg
+                                             : "restoring the interface's previous qdiscs failed");
+                        return last_err ? last_err : -EIO;
+                }
         return 0;
 }
-
 /* ---- our tree ------------------------------------------------------------- */
 
 /* Read a netem distribution table ("normal", ...) shipped by iproute2:
@@ -498,7 +806,7 @@ static uint32_t bp_to_prob(uint32_t bp)
  * nla_nest_start/end keep the lengths right. Latency and jitter go in
  * 64-bit nanoseconds (TCA_NETEM_LATENCY64/JITTER64, Linux >= 4.15), so no
  * psched tick conversion is needed. */
-static int add_netem(struct nl_sock *sk, int ifindex, const struct agent_netem *ne, char *err,
+static int netem_msg(int ifindex, const struct agent_netem *ne, struct nl_msg **ret, char *err,
                      size_t errlen)
 {
         int16_t *tab = NULL;
@@ -560,57 +868,154 @@ static int add_netem(struct nl_sock *sk, int ifindex, const struct agent_netem *
         if (rv >= 0)
                 rv = nla_nest_end(m, opts);
         free(tab);
-        if (rv >= 0)
-                rv = nl_send_auto_complete(sk, m);
-        nlmsg_free(m);
-        if (rv >= 0)
-                rv = nl_wait_for_ack(sk);
-        return rv < 0 ? nl_fail(rv, "adding netem", err, errlen) : 0;
+        if (rv < 0) {
+                nlmsg_free(m);
+                return nl_fail(rv, "building the netem request", err, errlen);
+        }
+        *ret = m;
+        return 0;
 }
+
+/* One u32 node, built by hand (libnl's u32 API cannot express an action
+ * list and a selector without a class id in one message). The handle
+ * names the node only: u32 hash tables are shared by every u32 instance
+ * of a block, so 800: may belong to another priority; without a table id
+ * the kernel uses this instance's root table, where nodes are kept in id
+ * order (rules[] order). */
+static struct nl_msg *u32_msg(int ifindex, uint32_t parent, uint32_t prio, uint16_t proto,
+                              uint32_t node, const struct agent_u32_rule *r, int ifb_index)
+{
+        unsigned char
+            sel[sizeof(struct tc_u32_sel) + AGENT_U32_MAX_KEYS * sizeof(struct tc_u32_key)] = {0};
+        struct tc_u32_sel hdr = {.flags = TC_U32_TERMINAL};
+        size_t nk = r->n_keys > AGENT_U32_MAX_KEYS ? AGENT_U32_MAX_KEYS : r->n_keys;
+        for (size_t i = 0; i < nk; i++) {
+                struct tc_u32_key k = {.mask = r->keys[i].mask,
+                                       .val = r->keys[i].val & r->keys[i].mask,
+                                       .off = r->keys[i].off};
+                memcpy(sel + sizeof(hdr) + i * sizeof(k), &k, sizeof(k));
+        }
+        /* No key: "match u32 0 0 at 0" (already zeroed), as tc does. */
+        hdr.nkeys = (unsigned char)(nk ? nk : 1);
+        memcpy(sel, &hdr, sizeof(hdr));
+        struct nl_msg *m = tc_msg(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, node,
+                                  TC_H_MAKE(prio << 16, htons(proto)));
+        if (!m)
+                return NULL;
+        int rv = nla_put_string(m, TCA_KIND, "u32");
+        struct nlattr *opts = rv >= 0 ? nla_nest_start(m, TCA_OPTIONS) : NULL;
+        if (!opts)
+                rv = -NLE_NOMEM;
+        if (rv >= 0)
+                rv = nla_put(m, TCA_U32_SEL,
+                             (int)(sizeof(hdr) + hdr.nkeys * sizeof(struct tc_u32_key)), sel);
+        if (rv >= 0 && r->classid)
+                rv = nla_put_u32(m, TCA_U32_CLASSID, r->classid);
+        if (rv >= 0 && r->redirect) {
+                /* act_mirred, egress redirect to the ifb: the packet is
+                 * "stolen" from this ingress path and re-enters the stack
+                 * after the ifb's qdiscs have shaped it. */
+                struct tc_mirred p = {.action = TC_ACT_STOLEN,
+                                      .eaction = TCA_EGRESS_REDIR,
+                                      .ifindex = (uint32_t)ifb_index};
+                struct nlattr *acts = nla_nest_start(m, TCA_U32_ACT);
+                struct nlattr *a1 = acts ? nla_nest_start(m, 1) : NULL;
+                struct nlattr *ao = NULL;
+                rv = a1 ? nla_put_string(m, TCA_ACT_KIND, "mirred") : -NLE_NOMEM;
+                if (rv >= 0 && !(ao = nla_nest_start(m, TCA_ACT_OPTIONS)))
+                        rv = -NLE_NOMEM;
+                if (rv >= 0)
+                        rv = nla_put(m, TCA_MIRRED_PARMS, sizeof(p), &p);
+                if (rv >= 0)
+                        rv = nla_nest_end(m, ao);
+                if (rv >= 0)
+                        rv = nla_nest_end(m, a1);
+                if (rv >= 0)
+                        rv = nla_nest_end(m, acts);
+        }
+        if (rv >= 0)
+                rv = nla_nest_end(m, opts);
+        if (rv < 0) {
+                nlmsg_free(m);
+                return NULL;
+        }
+        return m;
+}
+
+/* Build the u32 nodes for rules[0..n) at prio (IPv4) / prio+1 (IPv6) under
+ * parent into msgs (appending at *pos, at most max). */
+static int u32_msgs(int ifindex, uint32_t parent, uint32_t prio, const struct agent_u32_rule *rules,
+                    size_t n, int ifb_index, struct nl_msg **msgs, size_t *pos, size_t max,
+                    char *err, size_t errlen)
+{
+        uint32_t node[2] = {0, 0};
+        for (size_t i = 0; i < n; i++) {
+                int v6 = rules[i].family == AF_INET6;
+                if (++node[v6] > 0xfff || *pos >= max) {
+                        snprintf(err, errlen, "too many u32 filter rules");
+                        return -E2BIG;
+                }
+                msgs[(*pos)++] =
+                    u32_msg(ifindex, parent, prio + (uint32_t)v6, v6 ? ETH_P_IPV6 : ETH_P_IP,
+                            node[v6], &rules[i], ifb_index);
+        }
+        return 0;
+}
+
+static void free_msgs(struct nl_msg **msgs, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (msgs[i])
+                        nlmsg_free(msgs[i]);
+}
+
+#define MAX_BATCH 64
 
 int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        char kind[32];
-        uint32_t handle = 0;
-        bool is_default = true;
-        int rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err, errlen);
-        if (rv < 0)
-                return rv;
-        if (handle == ROOT_HANDLE) {
-                snprintf(err, errlen, "interface already carries a faultline qdisc fault");
-                return -EEXIST;
-        }
-        if ((rv = open_sock(&sk, err, errlen)) < 0)
-                return rv;
-
+        /* 1. The root, alone: it is what makes the interface ours. EXCL
+         * refuses our own root (one qdisc fault per interface); without
+         * replace_root, the kernel refuses any root but its own default
+         * one, so a root that appeared after prepare looked is never
+         * replaced unsnapshotted. */
         struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-        struct rtnl_class *c = rtnl_class_alloc();
-        if (!q || !c) {
-                rtnl_qdisc_put(q);
-                rtnl_class_put(c);
+        struct nl_msg *m = NULL;
+        if (!q)
                 return -ENOMEM;
-        }
         rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
         rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
         rtnl_tc_set_handle(TC_CAST(q), ROOT_HANDLE);
-        rv = rtnl_tc_set_kind(TC_CAST(q), "htb");
+        int rv = rtnl_tc_set_kind(TC_CAST(q), "htb");
         /* defcls 0: unclassified packets bypass the classes ("direct").
          * On an IFB everything is targeted: our class is the default. */
         if (rv >= 0)
                 rv = rtnl_htb_set_defcls(q, s->default_class ? TC_H_MIN(AGENT_QDISC_CLASS) : 0);
         if (rv >= 0)
-                rv = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_REPLACE);
+                rv = rtnl_qdisc_build_add_request(
+                    q, NLM_F_CREATE | NLM_F_EXCL | (s->replace_root ? NLM_F_REPLACE : 0), &m);
         rtnl_qdisc_put(q);
-        if (rv < 0) {
-                rtnl_class_put(c);
-                return nl_fail(rv, "installing the htb root", err, errlen);
+        if (rv < 0)
+                return nl_fail(rv, "building the htb root request", err, errlen);
+        rv = rt_one(m, NULL, NULL, "installing the htb root", err, errlen);
+        if (rv == -EEXIST) {
+                snprintf(err, errlen,
+                         "interface's root qdisc is taken: a faultline qdisc fault's, or one "
+                         "installed since the fault was prepared");
+                return rv;
         }
+        if (rv < 0)
+                return rv == -ENOENT ? -ENODEV : rv;
 
-        /* Line rate when no bandwidth is asked: 10 Gbit/s is beyond what
-         * a shaped test path carries, so only netem acts. */
+        /* 2. Everything below it in one batch. Line rate when no bandwidth
+         * is asked: 10 Gbit/s is beyond what a shaped test path carries,
+         * so only netem acts. */
+        struct nl_msg *msgs[MAX_BATCH] = {NULL};
+        size_t n = 0;
         uint64_t bytes = (s->rate_bps ? s->rate_bps : 10000000000ull) / 8;
         uint32_t burst = s->burst ? s->burst : (uint32_t)(bytes / 250 > 1600 ? bytes / 250 : 1600);
+        struct rtnl_class *c = rtnl_class_alloc();
+        if (!c)
+                return -ENOMEM;
         rtnl_tc_set_ifindex(TC_CAST(c), ifindex);
         rtnl_tc_set_parent(TC_CAST(c), ROOT_HANDLE);
         rtnl_tc_set_handle(TC_CAST(c), AGENT_QDISC_CLASS);
@@ -626,114 +1031,199 @@ int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err
         if (rv >= 0)
                 rv = rtnl_htb_set_quantum(c, 60000);
         if (rv >= 0)
-                rv = rtnl_class_add(sk, c, NLM_F_CREATE | NLM_F_EXCL);
+                rv = rtnl_class_build_add_request(c, NLM_F_CREATE | NLM_F_EXCL, &msgs[n++]);
         rtnl_class_put(c);
-        if (rv < 0)
-                return nl_fail(rv, "adding the htb class", err, errlen);
-        if (s->has_netem)
-                return add_netem(sk, ifindex, &s->netem, err, errlen);
-        return 0;
+        if (rv < 0) {
+                free_msgs(msgs, n);
+                return nl_fail(rv, "building the htb class request", err, errlen);
+        }
+        if (s->has_netem && (rv = netem_msg(ifindex, &s->netem, &msgs[n++], err, errlen)) < 0) {
+                free_msgs(msgs, n);
+                return rv;
+        }
+        if (s->n_rules && (rv = u32_msgs(ifindex, ROOT_HANDLE, AGENT_EGRESS_PRIO, s->rules,
+                                         s->n_rules, 0, msgs, &n, MAX_BATCH, err, errlen)) < 0) {
+                free_msgs(msgs, n);
+                return rv;
+        }
+        return rt_xfer(msgs, n, NULL, NULL, NULL, "adding the htb class, netem and filters", err,
+                       errlen);
+}
+
+struct verify_ctx {
+        struct root_info root;
+        bool class_found, netem_found;
+        uint64_t rate; /* bytes/s */
+        uint32_t delay_us;
+        uint32_t loss;
+        int ifindex;
+        int filters[2]; /* u32 nodes at our IPv4 / IPv6 priority */
+        int others;
+        size_t root_idx, class_idx, netem_idx, filter_idx;
+};
+
+static void class_rate(struct verify_ctx *v, struct nlattr **tb)
+{
+        struct nlattr *ob[TCA_HTB_MAX + 1];
+        if (!tb[TCA_OPTIONS] || nla_parse_nested(ob, TCA_HTB_MAX, tb[TCA_OPTIONS], NULL) < 0 ||
+            !ob[TCA_HTB_PARMS] || nla_len(ob[TCA_HTB_PARMS]) < (int)sizeof(struct tc_htb_opt))
+                return;
+        v->class_found = true;
+        v->rate = ((const struct tc_htb_opt *)nla_data(ob[TCA_HTB_PARMS]))->rate.rate;
+        if (ob[TCA_HTB_RATE64] && nla_len(ob[TCA_HTB_RATE64]) >= (int)sizeof(uint64_t))
+                v->rate = nla_get_u64(ob[TCA_HTB_RATE64]);
+}
+
+/* netem's TCA_OPTIONS: a struct tc_netem_qopt, then nested attributes. */
+static void netem_params(struct verify_ctx *v, struct nlattr **tb)
+{
+        struct nlattr *o = tb[TCA_OPTIONS];
+        if (!o || nla_len(o) < (int)sizeof(struct tc_netem_qopt))
+                return;
+        const struct tc_netem_qopt *q = nla_data(o);
+        v->netem_found = true;
+        v->loss = q->loss;
+        /* Pre-4.15 kernels only report psched ticks (64 ns). */
+        v->delay_us = (uint32_t)(((uint64_t)q->latency << 6) / 1000);
+        int off = NLA_ALIGN(sizeof(*q)), rem = nla_len(o) - off;
+        struct nlattr *a = (struct nlattr *)((char *)nla_data(o) + off);
+        for (; nla_ok(a, rem); a = nla_next(a, &rem))
+                if (nla_type(a) == TCA_NETEM_LATENCY64 && nla_len(a) >= (int)sizeof(int64_t))
+                        v->delay_us = (uint32_t)(nla_get_s64(a) / 1000);
+}
+
+/* A filter of a dump: ours (a u32 node at our priorities) or another's. */
+static void count_filter(const struct nlmsghdr *h, int ifindex, uint32_t prio, int ours[2],
+                         int *others)
+{
+        if (h->nlmsg_type != RTM_NEWTFILTER || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
+                return;
+        const struct tcmsg *t = NLMSG_DATA(h);
+        if (t->tcm_ifindex != ifindex)
+                return;
+        uint32_t p = TC_H_MAJ(t->tcm_info) >> 16;
+        if (p == prio || p == prio + 1) {
+                if (TC_U32_NODE(t->tcm_handle))
+                        ours[p - prio]++;
+        } else {
+                (*others)++;
+        }
+}
+
+static void verify_reply(const struct nlmsghdr *h, size_t idx, void *arg)
+{
+        struct verify_ctx *v = arg;
+        struct nlattr *tb[TCA_MAX + 1];
+        if (idx == v->root_idx)
+                root_reply(h, idx, &v->root);
+        else if (idx == v->filter_idx)
+                count_filter(h, v->ifindex, AGENT_EGRESS_PRIO, v->filters, &v->others);
+        else if (idx == v->class_idx && h->nlmsg_type == RTM_NEWTCLASS && tc_attrs(h, tb))
+                class_rate(v, tb);
+        else if (idx == v->netem_idx && h->nlmsg_type == RTM_NEWQDISC && tc_attrs(h, tb))
+                netem_params(v, tb);
 }
 
 int agent_qdisc_verify(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        struct nl_cache *qc = NULL, *cc = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
+        /* One batch: root, class, netem, and the filter dump last. */
+        struct nl_msg *msgs[4];
+        size_t n = 0;
+        struct verify_ctx v = {.ifindex = ifindex, .netem_idx = SIZE_MAX, .filter_idx = SIZE_MAX};
+        v.root_idx = n;
+        msgs[n++] = qdisc_get_msg(ifindex, TC_H_ROOT);
+        v.class_idx = n;
+        msgs[n++] = tc_msg(RTM_GETTCLASS, 0, ifindex, ROOT_HANDLE, AGENT_QDISC_CLASS, 0);
+        if (s->has_netem) {
+                v.netem_idx = n;
+                msgs[n++] = tc_msg(RTM_GETQDISC, 0, ifindex, AGENT_QDISC_CLASS, NETEM_HANDLE, 0);
+        }
+        int want[2] = {0, 0};
+        for (size_t i = 0; i < s->n_rules; i++)
+                want[s->rules[i].family == AF_INET6]++;
+        if (s->n_rules) {
+                v.filter_idx = n;
+                msgs[n++] = tc_msg(RTM_GETTFILTER, NLM_F_DUMP, ifindex, ROOT_HANDLE, 0, 0);
+        }
+        char e2[256];
+        int rv =
+            rt_xfer(msgs, n, verify_reply, &v, NULL, "reading the qdisc tree back", e2, sizeof(e2));
+        if (rv < 0 && !builtin_or_none(rv) && rv != -ENODEV) {
+                snprintf(err, errlen, "%s", e2);
                 return rv;
-        if ((rv = rtnl_qdisc_alloc_cache(sk, &qc)) < 0)
-                return nl_fail(rv, "qdisc dump", err, errlen);
-        rv = -EIO;
-        struct rtnl_qdisc *root = rtnl_qdisc_get_by_parent(qc, ifindex, TC_H_ROOT);
-        if (!root || rtnl_tc_get_handle(TC_CAST(root)) != ROOT_HANDLE ||
-            strcmp(rtnl_tc_get_kind(TC_CAST(root)), "htb") != 0) {
+        }
+        if (!v.root.found || v.root.handle != ROOT_HANDLE || strcmp(v.root.kind, "htb") != 0) {
                 snprintf(err, errlen, "root qdisc is not faultline's htb");
-                goto out;
+                return -EIO;
         }
-        if (s->default_class && rtnl_htb_get_defcls(root) != TC_H_MIN(AGENT_QDISC_CLASS)) {
+        if (s->default_class && v.root.defcls != TC_H_MIN(AGENT_QDISC_CLASS)) {
                 snprintf(err, errlen, "htb default class is not fa17:1");
-                goto out;
+                return -EIO;
         }
-        if (rtnl_class_alloc_cache(sk, ifindex, &cc) < 0) {
-                snprintf(err, errlen, "class dump failed");
-                goto out;
-        }
-        struct rtnl_class *c = rtnl_class_get(cc, ifindex, AGENT_QDISC_CLASS);
-        uint64_t rate = 0;
-        if (!c || rtnl_htb_get_rate64(c, &rate) < 0) {
-                if (c)
-                        rtnl_class_put(c);
+        if (!v.class_found) {
                 snprintf(err, errlen, "faultline's htb class is missing");
-                goto out;
+                return -EIO;
         }
-        rtnl_class_put(c);
-        if (s->rate_bps && rate != s->rate_bps / 8) {
+        if (s->rate_bps && v.rate != s->rate_bps / 8) {
                 snprintf(err, errlen, "class rate reads back %llu B/s, asked %llu B/s",
-                         (unsigned long long)rate, (unsigned long long)(s->rate_bps / 8));
-                goto out;
+                         (unsigned long long)v.rate, (unsigned long long)(s->rate_bps / 8));
+                return -EIO;
         }
         if (s->has_netem) {
-                struct rtnl_qdisc *ne = rtnl_qdisc_get(qc, ifindex, NETEM_HANDLE);
-                if (!ne) {
+                if (!v.netem_found) {
                         snprintf(err, errlen, "netem qdisc missing");
-                        goto out;
+                        return -EIO;
                 }
-                int d = rtnl_netem_get_delay(ne);
-                /* Read-back goes through the kernel's tick conversion:
+                /* Read-back goes through the kernel's time conversion:
                  * allow one microsecond of rounding. */
-                bool ok = !s->netem.delay_us || (d >= 0 && (uint32_t)d + 1 >= s->netem.delay_us &&
-                                                 (uint32_t)d <= s->netem.delay_us + 1);
-                if (s->netem.loss_bp && rtnl_netem_get_loss(ne) == 0)
+                uint32_t d = v.delay_us, want_d = s->netem.delay_us;
+                bool ok = !want_d || (d + 1 >= want_d && d <= want_d + 1);
+                if (s->netem.loss_bp && v.loss == 0)
                         ok = false;
-                rtnl_qdisc_put(ne);
                 if (!ok) {
                         snprintf(err, errlen, "netem parameters did not read back as set");
-                        goto out;
+                        return -EIO;
                 }
         }
-        rv = 0;
-out:
-        if (root)
-                rtnl_qdisc_put(root);
-        nl_cache_free(qc);
-        if (cc)
-                nl_cache_free(cc);
-        return rv;
+        if (v.filters[0] != want[0] || v.filters[1] != want[1]) {
+                snprintf(err, errlen,
+                         "htb u32 filters: %d IPv4 / %d IPv6 read back, %d / %d installed",
+                         v.filters[0], v.filters[1], want[0], want[1]);
+                return -EIO;
+        }
+        return 0;
 }
 
 int agent_qdisc_remove(int ifindex, json_t *snapshot, char *err, size_t errlen)
 {
-        char kind[32];
-        uint32_t handle = 0;
-        bool is_default = true;
-        int rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err, errlen);
+        /* A delete naming our handle at the root: the kernel removes the
+         * root only if it is ours (EINVAL otherwise), in one request,
+         * with no window between looking and deleting. */
+        char e2[256];
+        int rv = rt_one(tc_msg(RTM_DELQDISC, 0, ifindex, TC_H_ROOT, ROOT_HANDLE, 0), NULL, NULL,
+                        "deleting faultline's root qdisc", e2, sizeof(e2));
+        bool have_snap = snapshot && json_array_size(snapshot) > 0;
         if (rv == -ENODEV)
-                return 0;
-        if (rv < 0)
+                return 0; /* the interface, and its qdiscs, are gone */
+        if (rv < 0 && !builtin_or_none(rv)) {
+                snprintf(err, errlen, "%s", e2);
                 return rv;
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        if ((rv = open_sock(&sk, err, errlen)) < 0)
-                return rv;
-        if (handle == ROOT_HANDLE) {
-                struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-                if (!q)
-                        return -ENOMEM;
-                rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
-                rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
-                rtnl_tc_set_handle(TC_CAST(q), ROOT_HANDLE);
-                rv = rtnl_qdisc_delete(sk, q);
-                rtnl_qdisc_put(q);
-                if (rv < 0 && rv != -NLE_OBJ_NOTFOUND && rv != -NLE_NODEV)
-                        return nl_fail(rv, "deleting faultline's root qdisc", err, errlen);
-        } else if (snapshot && json_array_size(snapshot) > 0) {
-                /* Someone else's root is in place: ours is already gone and
-                 * the snapshot must not fight it. */
-                return 0;
         }
-        if (snapshot && json_array_size(snapshot) > 0)
-                return replay(sk, snapshot, err, errlen);
-        return 0;
+        if (rv < 0 && have_snap) {
+                /* Not ours (any more). Someone else's root in place: ours
+                 * is long gone and the snapshot must not fight it. The
+                 * kernel's default: an earlier revert stopped between
+                 * the delete and the replay; finish it. */
+                char kind[32];
+                uint32_t handle = 0;
+                bool is_default = false;
+                if ((rv = agent_qdisc_root(ifindex, kind, sizeof(kind), &handle, &is_default, err,
+                                           errlen)) < 0)
+                        return rv == -ENODEV ? 0 : rv;
+                if (!is_default)
+                        return 0;
+        }
+        return have_snap ? replay(snapshot, err, errlen) : 0;
 }
 
 /* Probe in a throw-away network namespace so nothing on the host moves. */
@@ -861,6 +1351,13 @@ const char *agent_qdisc_unavailable(const char *kind)
  * kernel remembers the form last used and reports every filter's parent
  * that way, so using the ingress qdisc's own form keeps a foreign
  * configuration's `tc filter show` exactly as it was. */
+/* ---- ingress: IFB, ingress qdisc, u32 + mirred ------------------------------ */
+
+/* Filters on the ingress hook: parent ffff: under the "ingress" qdisc (as
+ * `tc filter add ... parent ffff:` does), ffff:fff2 under "clsact". The
+ * kernel remembers the form last used and reports every filter's parent
+ * that way, so using the ingress qdisc's own form keeps a foreign
+ * configuration's `tc filter show` exactly as it was. */
 static uint32_t ingress_parent(const char *kind)
 {
         return strcmp(kind, "clsact") == 0 ? TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
@@ -868,170 +1365,164 @@ static uint32_t ingress_parent(const char *kind)
 }
 #define INGRESS_HANDLE TC_H_MAKE(TC_H_INGRESS, 0)
 
-static struct nl_msg *tc_msg(int type, int flags, int ifindex, uint32_t parent, uint32_t handle,
-                             uint32_t info)
-{
-        struct nl_msg *m = nlmsg_alloc_simple(type, flags);
-        struct tcmsg t = {.tcm_family = AF_UNSPEC,
-                          .tcm_ifindex = ifindex,
-                          .tcm_parent = parent,
-                          .tcm_handle = handle,
-                          .tcm_info = info};
-        if (m && nlmsg_append(m, &t, sizeof(t), NLMSG_ALIGNTO) < 0) {
-                nlmsg_free(m);
-                return NULL;
-        }
-        return m;
-}
-
-/* Send (consumes m) and wait for the kernel's answer. */
-static int send_msg(struct nl_sock *sk, struct nl_msg *m)
-{
-        int rv = nl_send_auto_complete(sk, m);
-        nlmsg_free(m);
-        return rv < 0 ? rv : nl_wait_for_ack(sk);
-}
-
 int agent_ifb_create(const char *name, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
-                return rv;
         struct rtnl_link *l = rtnl_link_alloc();
+        struct nl_msg *m = NULL;
         if (!l)
                 return -ENOMEM;
         rtnl_link_set_name(l, name);
-        rv = rtnl_link_set_type(l, "ifb");
+        int rv = rtnl_link_set_type(l, "ifb");
         /* ifb's own default is 32 packets: too short a queue for a shaped
          * TCP flow; 1000 is what an ethernet device gets. */
         rtnl_link_set_txqlen(l, 1000);
         rtnl_link_set_flags(l, IFF_UP);
         if (rv >= 0)
-                rv = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
+                rv = rtnl_link_build_add_request(l, NLM_F_CREATE | NLM_F_EXCL, &m);
         rtnl_link_put(l);
-        if (rv < 0) {
-                char what[64];
-                snprintf(what, sizeof(what), "creating ifb device %s", name);
-                return nl_fail(rv, what, err, errlen);
-        }
-        return 0;
+        if (rv < 0)
+                return nl_fail(rv, "building the ifb request", err, errlen);
+        char what[64];
+        snprintf(what, sizeof(what), "creating ifb device %s", name);
+        return rt_one(m, NULL, NULL, what, err, errlen);
+}
+
+struct link_info {
+        bool found, up, is_ifb;
+        int ifindex;
+};
+
+static void link_reply(const struct nlmsghdr *h, size_t idx, void *arg)
+{
+        struct link_info *li = arg;
+        (void)idx;
+        if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+                return;
+        const struct ifinfomsg *ifi = NLMSG_DATA(h);
+        struct nlattr *tb[IFLA_MAX + 1], *li_tb[IFLA_INFO_MAX + 1];
+        li->found = true;
+        li->ifindex = ifi->ifi_index;
+        li->up = ifi->ifi_flags & IFF_UP;
+        if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ifi), tb, IFLA_MAX, NULL) >= 0 &&
+            tb[IFLA_LINKINFO] &&
+            nla_parse_nested(li_tb, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) >= 0 &&
+            li_tb[IFLA_INFO_KIND])
+                li->is_ifb = strcmp(nla_get_string(li_tb[IFLA_INFO_KIND]), "ifb") == 0;
 }
 
 /* The link called name; -ENODEV if there is none, -EEXIST if it is not an ifb. */
-static int ifb_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret, char *err,
-                   size_t errlen)
+static int ifb_get(const char *name, struct link_info *li, char *err, size_t errlen)
 {
-        struct rtnl_link *l = NULL;
-        int rv = rtnl_link_get_kernel(sk, 0, name, &l);
-        if (rv == -NLE_NODEV || rv == -NLE_OBJ_NOTFOUND)
+        struct nl_msg *m = NULL;
+        int rv = rtnl_link_build_get_request(0, name, &m);
+        if (rv < 0)
+                return nl_fail(rv, "building the link request", err, errlen);
+        *li = (struct link_info){.found = false};
+        rv = rt_one(m, link_reply, li, "link lookup", err, errlen);
+        if (gone(rv) || (rv == 0 && !li->found))
                 return -ENODEV;
         if (rv < 0)
-                return nl_fail(rv, "link lookup", err, errlen);
-        const char *type = rtnl_link_get_type(l);
-        if (!type || strcmp(type, "ifb") != 0) {
-                rtnl_link_put(l);
+                return rv;
+        if (!li->is_ifb) {
                 snprintf(err, errlen, "%s exists but is not an ifb device", name);
                 return -EEXIST;
         }
-        *ret = l;
         return 0;
 }
 
 int agent_ifb_delete(const char *name, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        struct rtnl_link *l = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
-                return rv;
-        rv = ifb_get(sk, name, &l, err, errlen);
+        struct link_info li;
+        int rv = ifb_get(name, &li, err, errlen);
         if (rv == -ENODEV)
                 return 0;
         if (rv < 0)
                 return rv;
-        rv = rtnl_link_delete(sk, l);
-        rtnl_link_put(l);
-        if (rv < 0 && rv != -NLE_NODEV && rv != -NLE_OBJ_NOTFOUND)
-                return nl_fail(rv, "deleting the ifb device", err, errlen);
-        return 0;
+        struct nl_msg *m = nlmsg_alloc_simple(RTM_DELLINK, 0);
+        struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = li.ifindex};
+        if (m && nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0) {
+                nlmsg_free(m);
+                m = NULL;
+        }
+        rv = rt_one(m, NULL, NULL, "deleting the ifb device", err, errlen);
+        return gone(rv) ? 0 : rv;
 }
 
 int agent_ifb_check(const char *name, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        struct rtnl_link *l = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
-                return rv;
-        if ((rv = ifb_get(sk, name, &l, err, errlen)) < 0) {
+        struct link_info li;
+        int rv = ifb_get(name, &li, err, errlen);
+        if (rv < 0) {
                 if (rv == -ENODEV)
                         snprintf(err, errlen, "ifb device %s missing", name);
                 return rv;
         }
-        bool up = rtnl_link_get_flags(l) & IFF_UP;
-        rtnl_link_put(l);
-        if (!up) {
+        if (!li.up) {
                 snprintf(err, errlen, "ifb device %s is down", name);
                 return -EIO;
         }
         return 0;
 }
 
-struct filt_count {
+struct ingress_ctx {
+        struct root_info q; /* the qdisc on the ingress hook */
         int ifindex;
         int ours[2]; /* u32 nodes at our IPv4 / IPv6 priority */
         int others;  /* any other filter message */
 };
 
-static int count_cb(struct nl_msg *msg, void *arg)
+static void ingress_reply(const struct nlmsghdr *h, size_t idx, void *arg)
 {
-        struct filt_count *c = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_type != RTM_NEWTFILTER || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct tcmsg)))
-                return NL_SKIP;
-        struct tcmsg *t = nlmsg_data(h);
-        if (t->tcm_ifindex != c->ifindex)
-                return NL_SKIP;
-        uint32_t prio = TC_H_MAJ(t->tcm_info) >> 16;
-        if (prio == AGENT_INGRESS_PRIO || prio == AGENT_INGRESS_PRIO + 1) {
-                if (TC_U32_NODE(t->tcm_handle))
-                        c->ours[prio - AGENT_INGRESS_PRIO]++;
-        } else {
-                c->others++;
-        }
-        return NL_OK;
+        struct ingress_ctx *c = arg;
+        if (idx == 0)
+                root_reply(h, idx, &c->q);
+        else
+                count_filter(h, c->ifindex, AGENT_INGRESS_PRIO, c->ours, &c->others);
 }
 
+static void ingress_filter_reply(const struct nlmsghdr *h, size_t idx, void *arg)
+{
+        struct ingress_ctx *c = arg;
+        (void)idx;
+        count_filter(h, c->ifindex, AGENT_INGRESS_PRIO, c->ours, &c->others);
+}
+
+/* The ingress hook's qdisc and filters: one batch, the qdisc GET and a
+ * dump in the "ingress" qdisc's form; a clsact qdisc (rare) needs its own
+ * form, so a second dump. */
 static int ingress_state(int ifindex, char *kind, size_t kind_size, int ret_ours[2],
                          int *ret_others, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        struct nl_cache *cache = NULL;
-        int rv = open_sock(&sk, err, errlen);
-        if (rv < 0)
-                return rv;
-        if ((rv = rtnl_qdisc_alloc_cache(sk, &cache)) < 0)
-                return nl_fail(rv, "qdisc dump", err, errlen);
-        struct rtnl_qdisc *q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_INGRESS);
-        const char *k = q ? rtnl_tc_get_kind(TC_CAST(q)) : NULL;
-        snprintf(kind, kind_size, "%s", q ? (k ? k : "?") : "");
-        if (q)
-                rtnl_qdisc_put(q);
-        nl_cache_free(cache);
-        struct filt_count c = {.ifindex = ifindex};
-        if (kind[0]) {
-                struct tcmsg t = {.tcm_family = AF_UNSPEC,
-                                  .tcm_ifindex = ifindex,
-                                  .tcm_parent = ingress_parent(kind)};
-                rv = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, count_cb, &c);
-                if (rv >= 0)
-                        rv = nl_send_simple(sk, RTM_GETTFILTER, NLM_F_DUMP, &t, sizeof(t));
-                if (rv >= 0)
-                        rv = nl_recvmsgs_default(sk);
-                if (rv < 0)
-                        return nl_fail(rv, "ingress filter dump", err, errlen);
+        struct ingress_ctx c = {.ifindex = ifindex};
+        struct nl_msg *msgs[2] = {
+            qdisc_get_msg(ifindex, TC_H_INGRESS),
+            tc_msg(RTM_GETTFILTER, NLM_F_DUMP, ifindex, ingress_parent("ingress"), 0, 0)};
+        int errs[2];
+        char e2[256];
+        int rv = rt_xfer(msgs, 2, ingress_reply, &c, errs, "ingress state", e2, sizeof(e2));
+        if (errs[0] == -ENODEV) {
+                snprintf(err, errlen, "%s", e2);
+                return -ENODEV;
         }
+        if (rv < 0 && !builtin_or_none(errs[0])) {
+                snprintf(err, errlen, "%s", e2);
+                return rv;
+        }
+        snprintf(kind, kind_size, "%s", c.q.found ? c.q.kind : "");
+        if (c.q.found && errs[1] < 0 && !builtin_or_none(errs[1])) {
+                snprintf(err, errlen, "%s", e2);
+                return errs[1];
+        }
+        if (c.q.found && strcmp(c.q.kind, "clsact") == 0) {
+                c.ours[0] = c.ours[1] = c.others = 0;
+                struct nl_msg *m =
+                    tc_msg(RTM_GETTFILTER, NLM_F_DUMP, ifindex, ingress_parent(kind), 0, 0);
+                if ((rv = rt_one(m, ingress_filter_reply, &c, "ingress filter dump", err, errlen)) <
+                    0)
+                        return rv;
+        }
+        if (!c.q.found)
+                c.ours[0] = c.ours[1] = c.others = 0;
         if (ret_ours) {
                 ret_ours[0] = c.ours[0];
                 ret_ours[1] = c.ours[1];
@@ -1051,108 +1542,39 @@ int agent_ingress_state(int ifindex, char *kind, size_t kind_size, int *ret_ours
         return rv;
 }
 
-/* One u32 node, built by hand. The handle names the node only: u32 hash
- * tables are shared by every u32 instance of a block, so 800: may belong
- * to another priority; without a table id the kernel uses this instance's
- * root table, where nodes are kept in id order (rules[] order). */
-/* One u32 node, built by hand (libnl's u32 API cannot express an action
- * list and a selector without a class id in one message). */
-static int add_u32(struct nl_sock *sk, int ifindex, uint32_t parent, uint32_t prio, uint16_t proto,
-                   uint32_t node, const struct agent_u32_rule *r, int ifb_index)
-{
-        unsigned char
-            sel[sizeof(struct tc_u32_sel) + AGENT_U32_MAX_KEYS * sizeof(struct tc_u32_key)] = {0};
-        struct tc_u32_sel hdr = {.flags = TC_U32_TERMINAL};
-        size_t nk = r->n_keys > AGENT_U32_MAX_KEYS ? AGENT_U32_MAX_KEYS : r->n_keys;
-        for (size_t i = 0; i < nk; i++) {
-                struct tc_u32_key k = {.mask = r->keys[i].mask,
-                                       .val = r->keys[i].val & r->keys[i].mask,
-                                       .off = r->keys[i].off};
-                memcpy(sel + sizeof(hdr) + i * sizeof(k), &k, sizeof(k));
-        }
-        /* No key: "match u32 0 0 at 0" (already zeroed), as tc does. */
-        hdr.nkeys = (unsigned char)(nk ? nk : 1);
-        memcpy(sel, &hdr, sizeof(hdr));
-        struct nl_msg *m = tc_msg(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, node,
-                                  TC_H_MAKE(prio << 16, htons(proto)));
-        if (!m)
-                return -NLE_NOMEM;
-        int rv = nla_put_string(m, TCA_KIND, "u32");
-        struct nlattr *opts = rv >= 0 ? nla_nest_start(m, TCA_OPTIONS) : NULL;
-        if (!opts)
-                rv = -NLE_NOMEM;
-        if (rv >= 0)
-                rv = nla_put(m, TCA_U32_SEL,
-                             (int)(sizeof(hdr) + hdr.nkeys * sizeof(struct tc_u32_key)), sel);
-        if (rv >= 0 && r->redirect) {
-                /* act_mirred, egress redirect to the ifb: the packet is
-                 * "stolen" from this ingress path and re-enters the stack
-                 * after the ifb's qdiscs have shaped it. */
-                struct tc_mirred p = {.action = TC_ACT_STOLEN,
-                                      .eaction = TCA_EGRESS_REDIR,
-                                      .ifindex = (uint32_t)ifb_index};
-                struct nlattr *acts = nla_nest_start(m, TCA_U32_ACT);
-                struct nlattr *a1 = acts ? nla_nest_start(m, 1) : NULL;
-                struct nlattr *ao = NULL;
-                rv = a1 ? nla_put_string(m, TCA_ACT_KIND, "mirred") : -NLE_NOMEM;
-                if (rv >= 0 && !(ao = nla_nest_start(m, TCA_ACT_OPTIONS)))
-                        rv = -NLE_NOMEM;
-                if (rv >= 0)
-                        rv = nla_put(m, TCA_MIRRED_PARMS, sizeof(p), &p);
-                if (rv >= 0)
-                        rv = nla_nest_end(m, ao);
-                if (rv >= 0)
-                        rv = nla_nest_end(m, a1);
-                if (rv >= 0)
-                        rv = nla_nest_end(m, acts);
-        }
-        if (rv >= 0)
-                rv = nla_nest_end(m, opts);
-        if (rv < 0) {
-                nlmsg_free(m);
-                return rv;
-        }
-        return send_msg(sk, m);
-}
-
 int agent_ingress_install(int ifindex, bool create_qdisc, int ifb_index,
                           const struct agent_u32_rule *rules, size_t n, char *err, size_t errlen)
 {
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
         char kind[32] = "ingress";
-        int rv = create_qdisc
-                     ? 0
-                     : agent_ingress_state(ifindex, kind, sizeof(kind), NULL, NULL, err, errlen);
-        if (rv < 0)
-                return rv;
-        if ((rv = open_sock(&sk, err, errlen)) < 0)
-                return rv;
+        int rv;
         if (create_qdisc) {
+                /* Alone: if someone else's appeared since prepare, EEXIST
+                 * and none of our filters lands on theirs. */
                 struct nl_msg *m = tc_msg(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex,
                                           TC_H_INGRESS, INGRESS_HANDLE, 0);
-                if (!m)
-                        return -ENOMEM;
-                rv = nla_put_string(m, TCA_KIND, "ingress");
-                if (rv < 0) {
+                if (m && nla_put_string(m, TCA_KIND, "ingress") < 0) {
                         nlmsg_free(m);
-                        return nl_fail(rv, "building the ingress qdisc request", err, errlen);
+                        m = NULL;
                 }
-                if ((rv = send_msg(sk, m)) < 0)
-                        return nl_fail(rv, "adding the ingress qdisc", err, errlen);
+                if ((rv = rt_one(m, NULL, NULL, "adding the ingress qdisc", err, errlen)) < 0)
+                        return rv;
+        } else if ((rv = agent_ingress_state(ifindex, kind, sizeof(kind), NULL, NULL, err,
+                                             errlen)) < 0) {
+                return rv;
         }
-        uint32_t node[2] = {0, 0};
-        for (size_t i = 0; i < n; i++) {
-                int v6 = rules[i].family == AF_INET6;
-                if (++node[v6] > 0xfff) {
-                        snprintf(err, errlen, "too many ingress filter rules");
-                        return -E2BIG;
-                }
-                rv = add_u32(sk, ifindex, ingress_parent(kind), AGENT_INGRESS_PRIO + (uint32_t)v6,
-                             v6 ? ETH_P_IPV6 : ETH_P_IP, node[v6], &rules[i], ifb_index);
-                if (rv < 0)
-                        return nl_fail(rv, "adding the ingress u32/mirred filter", err, errlen);
+        if (!n)
+                return 0;
+        _cleanup_free_ struct nl_msg **msgs = calloc(n, sizeof(*msgs));
+        size_t pos = 0;
+        if (!msgs)
+                return -ENOMEM;
+        if ((rv = u32_msgs(ifindex, ingress_parent(kind), AGENT_INGRESS_PRIO, rules, n, ifb_index,
+                           msgs, &pos, n, err, errlen)) < 0) {
+                free_msgs(msgs, pos);
+                return rv;
         }
-        return 0;
+        return rt_xfer(msgs, pos, NULL, NULL, NULL, "adding the ingress u32/mirred filters", err,
+                       errlen);
 }
 
 int agent_ingress_verify(int ifindex, int n_v4, int n_v6, char *err, size_t errlen)
@@ -1187,30 +1609,26 @@ int agent_ingress_remove(int ifindex, bool delete_qdisc, char *err, size_t errle
                 return rv;
         if (!kind[0])
                 return 0; /* no ingress qdisc: nothing of ours can be left */
-        _cleanup_nlsock_ struct nl_sock *sk = NULL;
-        if ((rv = open_sock(&sk, err, errlen)) < 0)
-                return rv;
-        for (uint32_t v6 = 0; v6 < 2; v6++) {
-                /* Handle 0 with a priority and protocol: the whole u32
-                 * instance at that priority, i.e. exactly our filters. */
-                struct nl_msg *m = tc_msg(
+        /* Handle 0 with a priority and protocol: the whole u32 instance at
+         * that priority, i.e. exactly our filters. Either may be absent. */
+        struct nl_msg *msgs[2];
+        for (uint32_t v6 = 0; v6 < 2; v6++)
+                msgs[v6] = tc_msg(
                     RTM_DELTFILTER, 0, ifindex, ingress_parent(kind), 0,
                     TC_H_MAKE((AGENT_INGRESS_PRIO + v6) << 16, htons(v6 ? ETH_P_IPV6 : ETH_P_IP)));
-                if (!m)
-                        return -ENOMEM;
-                rv = send_msg(sk, m);
-                if (rv < 0 && rv != -NLE_OBJ_NOTFOUND && rv != -NLE_NODEV)
-                        return nl_fail(rv, "deleting faultline's ingress filters", err, errlen);
-        }
+        int errs[2];
+        rv =
+            rt_xfer(msgs, 2, NULL, NULL, errs, "deleting faultline's ingress filters", err, errlen);
+        for (int i = 0; i < 2; i++)
+                if (errs[i] < 0 && !gone(errs[i]))
+                        return errs[i];
+        if (rv < 0 && (errs[0] == 0 && errs[1] == 0))
+                return rv; /* transport failure */
         if (!delete_qdisc || strcmp(kind, "ingress") != 0 || others > 0)
                 return 0;
-        struct nl_msg *m = tc_msg(RTM_DELQDISC, 0, ifindex, TC_H_INGRESS, INGRESS_HANDLE, 0);
-        if (!m)
-                return -ENOMEM;
-        rv = send_msg(sk, m);
-        if (rv < 0 && rv != -NLE_OBJ_NOTFOUND && rv != -NLE_NODEV && rv != -NLE_INVAL)
-                return nl_fail(rv, "deleting the ingress qdisc", err, errlen);
-        return 0;
+        rv = rt_one(tc_msg(RTM_DELQDISC, 0, ifindex, TC_H_INGRESS, INGRESS_HANDLE, 0), NULL, NULL,
+                    "deleting the ingress qdisc", err, errlen);
+        return gone(rv) || rv == -EINVAL ? 0 : rv;
 }
 
 const char *agent_ingress_unavailable(void)

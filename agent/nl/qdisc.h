@@ -1,4 +1,5 @@
-/* Traffic-control adapter (rtnetlink through libnl-route; no exec of tc).
+/* Traffic-control adapter (rtnetlink, one socket kept for the agent's
+ * life; no exec of tc).
  *
  * A qdisc fault installs, on one interface's egress:
  *
@@ -7,14 +8,21 @@
  *    └─ class fa17:1   rate = the fault's bandwidth, or line rate
  *        └─ netem fa18: (delay/loss/corrupt/duplicate/reorder), optional
  *
- * Packets reach fa17:1 only when nftables set skb->priority to fa17:1 (see
- * agent/faults/net_common.c): the fault's selectors (CIDRs, ports,
- * protocol, cgroup) live in one place, for IPv4 and IPv6 alike, and
- * untargeted traffic never enters the class.
+ * What reaches fa17:1 is chosen in one of two ways (agent/faults/
+ * net_common.c):
+ *  - with selectors (CIDRs, ports, protocol, cgroup), nftables sets
+ *    skb->priority to fa17:1: the selectors live in one place, for IPv4
+ *    and IPv6 alike, and untargeted traffic never enters the class;
+ *  - with none (the whole interface), u32 filters on the htb itself
+ *    (spec.rules, priority 0xfa17 IPv4 / 0xfa18 IPv6): the exemptions
+ *    first, to fa17:0 ("direct"), then "everything else" to fa17:1.
+ *    Non-IP frames (ARP) match no filter and go direct, as they never
+ *    reach an inet nftables chain either.
  *
  * An existing non-default root qdisc is never deleted blindly: the caller
  * snapshots it (raw netlink dump of its qdiscs, classes and filters,
- * journaled) and agent_qdisc_remove() replays the snapshot.
+ * journaled), only then may install replace it, and agent_qdisc_remove()
+ * replays the snapshot after deleting a root that is ours.
  *
  * Ingress (direction=ingress) goes through an IFB device, since a qdisc
  * shapes only what a device sends:
@@ -24,7 +32,10 @@
  *               exemptions first (pass), then the fault's selectors
  *               -> mirred egress redirect -> flifb-<hash>
  *   flifb-<hash>  the same htb tree as above, but fa17:1 is htb's default
- *                 class: everything that reaches the ifb is targeted. */
+ *                 class: everything that reaches the ifb is targeted.
+ *
+ * Not thread-safe: the socket is shared by every call (the agent is
+ * single-threaded). A forked child gets its own on first use. */
 #pragma once
 
 #include <jansson.h>
@@ -35,6 +46,9 @@
 #define AGENT_QDISC_MAJOR 0xfa17u
 #define AGENT_NETEM_MAJOR 0xfa18u
 #define AGENT_QDISC_CLASS ((AGENT_QDISC_MAJOR << 16) | 1u)
+/* As a filter's classid on our htb: "send direct", unshaped. */
+#define AGENT_QDISC_DIRECT (AGENT_QDISC_MAJOR << 16)
+#define AGENT_EGRESS_PRIO  0xfa17u /* u32 filters on the htb, IPv4; IPv6 at +1 */
 
 struct agent_netem {
         uint32_t delay_us, jitter_us;
@@ -47,6 +61,8 @@ struct agent_netem {
         uint32_t limit; /* packets queued in netem; 0 = kernel default (1000) */
 };
 
+struct agent_u32_rule;
+
 struct agent_qdisc_spec {
         uint64_t rate_bps; /* bits/s for the class; 0 = line rate (no shaping) */
         uint32_t burst;    /* bytes; 0 = derived from the rate */
@@ -55,6 +71,15 @@ struct agent_qdisc_spec {
         /* htb's default class is fa17:1 (everything that reaches the
          * device is shaped: the IFB of an ingress fault). */
         bool default_class;
+        /* Replace a root qdisc someone else installed (the caller has
+         * snapshotted it). Without it, install fails with -EEXIST unless
+         * the root is the kernel's default one. */
+        bool replace_root;
+        /* u32 filters on the htb (AGENT_EGRESS_PRIO, +1 for IPv6), in
+         * order, each with a classid: AGENT_QDISC_DIRECT or
+         * AGENT_QDISC_CLASS. Borrowed; none when n_rules is 0. */
+        const struct agent_u32_rule *rules;
+        size_t n_rules;
 };
 
 /* Root qdisc of ifindex: kind and handle. is_default: the kernel's own
@@ -66,15 +91,20 @@ int agent_qdisc_root(int ifindex, char *kind, size_t kind_size, uint32_t *ret_ha
  * {"type": RTM_NEW*, "msg": base64}. */
 int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen);
 
-/* Replace the root with our htb tree. Fails with -EEXIST if the root is
- * already ours (one qdisc fault per interface). */
+/* Install our htb tree: the root alone first, then class, netem and
+ * filters in one batch. Fails with -EEXIST if the root is already ours
+ * (one qdisc fault per interface), or foreign and !s->replace_root. */
 int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen);
 
-/* Read back: root is ours, the class has the rate, netem the parameters. */
+/* Read back (one batch of GETs and a filter dump): root is ours, the
+ * class has the rate, netem the parameters, s->rules' count of u32 nodes
+ * per family is there. */
 int agent_qdisc_verify(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen);
 
-/* Remove our root if it is ours (otherwise leave the interface alone),
- * then replay snapshot if given. Idempotent; a vanished interface is
+/* Remove our root if it is ours (one delete naming our handle; anything
+ * else is left alone), then replay snapshot if given. With a snapshot and
+ * the kernel's default root in place (a revert interrupted between the
+ * two steps), the replay is done. Idempotent; a vanished interface is
  * success (its qdiscs vanished with it). */
 int agent_qdisc_remove(int ifindex, json_t *snapshot, char *err, size_t errlen);
 
@@ -99,8 +129,9 @@ struct agent_u32_key {
         int off;
 };
 struct agent_u32_rule {
-        int family;    /* AF_INET or AF_INET6 */
-        bool redirect; /* true: mirred to the ifb; false: exemption (pass) */
+        int family;       /* AF_INET or AF_INET6 */
+        bool redirect;    /* true: mirred to the ifb; false: exemption (pass) */
+        uint32_t classid; /* non-zero: the filter's class (egress htb filters) */
         size_t n_keys;
         struct agent_u32_key keys[AGENT_U32_MAX_KEYS];
 };

@@ -57,6 +57,17 @@ cg_quota() {
   else cat "$1/cpu.max"; fi
 }
 
+# cg_io_limits DIR: every io limit of DIR, one line per knob (v1: the four
+# blkio.throttle.*_device files; v2: io.max), for exact before/after checks.
+cg_io_limits() {
+  local f
+  if [ "$CG_MODE" = v1 ]; then
+    for f in read_bps write_bps read_iops write_iops; do
+      echo "$f: $(tr '\n' ' ' <"$1/blkio.throttle.${f}_device")"
+    done
+  else cat "$1/io.max"; fi
+}
+
 # Test cgroups: cg_make NAME creates /NAME in every hierarchy we use; its
 # processes are killed and the directories removed at exit.
 CG_MADE=()

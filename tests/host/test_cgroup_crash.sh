@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crash safety of the cgroup faults: with cpu-stress, memory-stress,
-# io-stress, cpu-throttle, memory-squeeze and a freezer pause active,
+# io-stress, cpu-throttle, memory-squeeze, io-throttle (on the loop disk,
+# over a limit of our own) and a freezer pause active,
 # SIGKILL the agent. Its workers die with it (PR_SET_PDEATHSIG); the
 # limits stay until the agent restarts, and the restart restores every
 # one of them exactly and removes every cgroup it created, before it
@@ -27,6 +28,15 @@ sf=memory.soft_limit_in_bytes; [ "$CG_MODE" = v2 ] && sf=memory.high
 t_victim "flc$$"; victim=$T_LAST_PID
 cg_enter "$W" "$victim" || fail "cannot move the victim into $W"
 q0=$(cg_quota "$CG_CPU/$W"); s0=$(cat "$CG_MEM/$W/$sf")
+# io-throttle over a write limit of our own: the restart must bring back
+# exactly 4 MiB/s, not "no limit".
+devno=$(mountpoint -d "$T_TMP/mnt"); io0=""
+if [ -n "$CG_IO" ]; then
+  if [ "$CG_MODE" = v1 ]; then echo "$devno 4194304" >"$CG_IO/$W/blkio.throttle.write_bps_device"
+  else echo "$devno wbps=4194304" >"$CG_IO/$W/io.max"; fi
+  io0=$(cg_io_limits "$CG_IO/$W")
+fi
+NFAULTS=6; [ -n "$CG_IO" ] && NFAULTS=7
 
 owned() { ls -d "$CG_CPU"/faultline/f-* "$CG_ACCT"/faultline/f-* "$CG_MEM"/faultline/f-* "$CG_IO"/faultline/f-* 2>/dev/null | sort -u; }
 frozen() {
@@ -40,6 +50,10 @@ apply_all() {
   cg_inject "io$1" io-stress path="$T_TMP/mnt" bytes=4M workers=2 -- 120s
   cg_inject "thr$1" cpu-throttle cgroup=/$W percent=10 -- 120s
   cg_inject "sq$1" memory-squeeze cgroup=/$W bytes=32M -- 120s
+  if [ -n "$CG_IO" ]; then
+    cg_inject "iot$1" io-throttle cgroup=/$W path="$T_TMP/mnt" wbps=1M riops=500 -- 120s
+    [ "$(cg_io_limits "$CG_IO/$W")" != "$io0" ] || fail "io-throttle not in place"
+  fi
   cg_inject "pause$1" process-pause cgroup=/$W -- 120s
   [ "$(cg_quota "$CG_CPU/$W")" != "$q0" ] || fail "throttle not in place"
   [ "$(cat "$CG_MEM/$W/$sf")" = $((32 << 20)) ] || fail "squeeze not in place"
@@ -53,6 +67,8 @@ check_clean() {
   [ "$(cg_quota "$CG_CPU/$W")" = "$q0" ] || fail "$1: quota '$(cg_quota "$CG_CPU/$W")', want '$q0'"
   [ "$(cat "$CG_MEM/$W/$sf")" = "$s0" ] || fail "$1: $sf $(cat "$CG_MEM/$W/$sf"), want $s0"
   frozen && fail "$1: $W still frozen"
+  [ -z "$CG_IO" ] || [ "$(cg_io_limits "$CG_IO/$W")" = "$io0" ] ||
+    fail "$1: io limits '$(cg_io_limits "$CG_IO/$W")', want '$io0'"
   [ -z "$(owned)" ] || fail "$1: cgroups left: $(owned)"
   ls -d "$CG_CPU/faultline" "$CG_MEM/faultline" 2>/dev/null && fail "$1: faultline parent left"
   ls "$T_TMP/mnt"/.faultline-io-* 2>/dev/null && fail "$1: io files left"
@@ -73,8 +89,8 @@ pass "SIGKILL: all $(echo $WORKERS | wc -w) workers died with the agent; limits 
 mv "$T_TMP/agent1.log" "$T_TMP/agent1-first.log"
 cg_agent 1
 check_clean "restart"
-[ "$(grep -c "why=recovered-after-restart" "$T_TMP/agent1.log")" -eq 6 ] || fail "expected 6 recovered faults: $(grep recover "$T_TMP/agent1.log")"
-pass "restart: quota '$q0', $sf $s0 restored exactly, thawed, cgroups and files removed"
+[ "$(grep -c "why=recovered-after-restart" "$T_TMP/agent1.log")" -eq "$NFAULTS" ] || fail "expected $NFAULTS recovered faults: $(grep recover "$T_TMP/agent1.log")"
+pass "restart: quota '$q0', $sf $s0, io limits '$(echo "$io0" | tr '\n' ';')' restored exactly, thawed, cgroups and files removed"
 
 # --- SIGKILL, --recover alone ------------------------------------------
 apply_all 2

@@ -23,6 +23,7 @@ no_table() { ! in_h1 nft list table inet faultline >/dev/null 2>&1; }
 no_ifb() { ! in_h1 ip -o link show | grep -q flifb-; }
 qdiscs() { in_h1 tc qdisc show dev eth0 | sed -E 's/ direct_packets_stat [0-9]+//'; }
 ingress_filters() { in_h1 tc filter show dev eth0 ingress; }
+egress_filters() { in_h1 tc filter show dev eth0; }
 clean() { no_table && no_ifb && [ "$(qdiscs)" = "$QBEFORE" ]; }
 QBEFORE=$(qdiscs)
 
@@ -98,7 +99,10 @@ pass "src= IPv4+IPv6 protocol=tcp dport=9100: port 9100 $capped Mbit/s, port 910
 # --- direction=both -------------------------------------------------------------
 inject_bg both net-bandwidth rate=8mbit direction=both interface=eth0 --duration 120s
 in_h1 tc qdisc show dev eth0 | grep -q "htb fa17:" || fail "no egress htb root for direction=both: $(qdiscs)"
-in_h1 nft list table inet faultline >/dev/null 2>&1 || fail "no nftables steering for the egress half"
+# The whole interface is targeted: the egress htb's own u32 filters steer
+# (exemptions direct, the rest to fa17:1); no nftables rule.
+egress_filters | grep -q "flowid fa17:1" || fail "no u32 steering on the egress htb: $(egress_filters)"
+no_table || fail "a whole-interface egress fault needs no nftables rules: $(in_h1 nft list ruleset 2>&1)"
 inbound=$(tcp_in_mbit 10.231.1.1 9103)
 in_ops "$NT" tcp-sink 10.231.1.1 9104 8 >"$T_TMP/out.out" & sp=$!
 sleep 0.3; in_h1 "$NT" tcp-send 10.231.1.1 9104 4; wait $sp
@@ -111,6 +115,17 @@ pass "direction=both: inbound $inbound and outbound $outbound Mbit/s, revert cle
 # --- an egress and an ingress fault side by side; a second ingress refused ---
 inject_bg eg net-bandwidth rate=8mbit interface=eth0 --duration 120s
 EG=$INJ
+# Whole-interface egress: the exemptions head the htb's u32 list (control
+# port and ssh, both ways, sent direct) and really bypass the cap: an
+# outbound TCP flow to port 22 is not shaped.
+for m in 00001b9e/0000ffff 1b9e0000/ffff0000 00000016/0000ffff 00160000/ffff0000; do
+  egress_filters | grep -q "match $m at 20" || fail "egress exemption $m missing: $(egress_filters)"
+done
+in_ops "$NT" tcp-sink 10.231.1.1 22 8 >"$T_TMP/ssh.out" & sp=$!
+sleep 0.3; in_h1 "$NT" tcp-send 10.231.1.1 22 4; wait $sp
+exempt=$(awk '{print $6}' "$T_TMP/ssh.out")
+awk -v r="$exempt" 'BEGIN { exit !(r > 40) }' || fail "exempt flow to port 22 was shaped: $exempt Mbit/s"
+pass "whole-interface egress cap: exemptions are u32 filters sent direct; a flow to port 22 ran at $exempt Mbit/s"
 inject_bg in net-bandwidth rate=8mbit direction=ingress interface=eth0 --duration 120s
 out=$(t_fl inject h1 net-bandwidth rate=4mbit direction=ingress interface=eth0 --duration 5s 2>&1) && fail "second ingress fault accepted: $out"
 echo "$out" | grep -q "already carries a faultline ingress fault" || fail "second ingress fault: $out"
@@ -118,7 +133,7 @@ kill -INT "$INJ"; wait "$INJ" 2>/dev/null
 t_wait_for 10 no_ifb || fail "ifb left after the ingress revert"
 in_h1 tc qdisc show dev eth0 | grep -q "htb fa17:" || fail "ingress revert removed the egress fault's root: $(qdiscs)"
 in_h1 tc qdisc show dev eth0 | grep -q "ingress ffff:" && fail "ingress qdisc left: $(qdiscs)"
-in_h1 nft list table inet faultline >/dev/null 2>&1 || fail "ingress revert removed the egress fault's chains"
+egress_filters | grep -q "flowid fa17:1" || fail "ingress revert removed the egress fault's filters: $(egress_filters)"
 INJ=$EG; stop_inject
 pass "egress + ingress faults on one interface: second ingress refused, each revert removes only its own"
 

@@ -517,6 +517,48 @@ static void test_targets_load_table(void **state)
         assert_int_equal(agent_proc_targets_load(NULL, &t, err, sizeof err), 0);
 }
 
+/* --- the shared spec: whole-group selectors -------------------------------- */
+
+static void test_spec_whole_group_table(void **state)
+{
+        static const struct {
+                const char *params[3][2];
+                int rc;
+                bool all;
+                uint64_t count;
+        } cases[] = {
+            {{{"cgroup", "/x"}}, 0, true, 0},
+            {{{"unit", "web"}}, 0, true, 0},
+            {{{"cgroup", "/x"}, {"count", "3"}}, 0, false, 3},
+            {{{"cgroup", "/x"}, {"percent", "50"}}, 0, false, 0},
+            {{{"unit", "web"}, {"signal", "TERM"}}, 0, true, 0},
+            {{{"name", "nginx"}}, 0, false, 1},
+            {{{"cmdline", "x"}}, 0, false, 1},
+            {{{"pid", "42"}}, 0, false, 1},
+            {{{"cgroup", "/"}}, -EINVAL, false, 0},
+            {{{"cgroup", "/x"}, {"count", "0"}}, -EINVAL, false, 0},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                struct agent_fault f = {.ops = &agent_fault_process_kill};
+                for (size_t k = 0; k < 3 && cases[i].params[k][0]; k++)
+                        assert_int_equal(fl_params_add(&f.params, &f.n_params,
+                                                       cases[i].params[k][0],
+                                                       cases[i].params[k][1]),
+                                         0);
+                struct agent_proc_spec spec;
+                char err[256] = "";
+                int rc = agent_proc_spec_parse(&spec, &f, err, sizeof err);
+                if (rc != cases[i].rc)
+                        fail_msg("case %zu: rc %d, want %d (%s)", i, rc, cases[i].rc, err);
+                if (rc == 0) {
+                        assert_int_equal(spec.all, cases[i].all);
+                        assert_int_equal(spec.count, cases[i].count);
+                        agent_proc_spec_done(&spec);
+                }
+                free(f.params);
+        }
+}
+
 /* --- protect.c / registry.c ------------------------------------------------ */
 
 static void test_protect(void **state)
@@ -534,6 +576,24 @@ static void test_protect(void **state)
         assert_false(agent_pid_is_protected(p + 1));
         agent_protect_pid(getpid());
         assert_true(agent_pid_is_protected(getpid()));
+
+        /* Names: exact comm, never an empty or over-long one. */
+        assert_false(agent_name_is_protected("fltestprot"));
+        agent_protect_name("fltestprot");
+        agent_protect_name("");
+        agent_protect_name(NULL);
+        agent_protect_name("0123456789abcdefg"); /* 17 bytes: can never be a comm */
+        assert_true(agent_name_is_protected("fltestprot"));
+        assert_false(agent_name_is_protected("fltestpro"));
+        assert_false(agent_name_is_protected("fltestprotx"));
+        assert_false(agent_name_is_protected(""));
+        assert_false(agent_name_is_protected(NULL));
+        assert_false(agent_name_is_protected("0123456789abcdefg"));
+        struct agent_proc_stat st = {.pid = p + 1};
+        snprintf(st.comm, sizeof st.comm, "fltestprot");
+        assert_true(agent_proc_is_protected(&st));
+        snprintf(st.comm, sizeof st.comm, "other");
+        assert_false(agent_proc_is_protected(&st));
 }
 
 static void test_registry(void **state)
@@ -591,6 +651,7 @@ int main(void)
             cmocka_unit_test(test_pick_count_table),
             cmocka_unit_test(test_pick_deterministic),
             cmocka_unit_test(test_targets_load_table),
+            cmocka_unit_test(test_spec_whole_group_table),
             cmocka_unit_test(test_protect),
             cmocka_unit_test(test_registry),
         };

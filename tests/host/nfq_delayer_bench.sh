@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# Body of the NFQUEUE-delayer bench (net-delay backend=nfqueue), shared by
+# its two entry points, which source their fixture first and then this:
+#
+#   sudo bench/nfq_delayer.sh [BUILD_DIR]           host lane (this kernel: xt
+#                                                   NFQUEUE through nft_compat)
+#   tests/vm/run-vm.sh --build-dir BUILD --timeout 900 tests/vm/cases/bench_nfq_delayer.sh
+#                                                   VM lane (stock kernel, TCG)
+#
+# Not a test (ctest registers only test_*.sh). Sizes: FL_BENCH_N,
+# FL_BENCH_LOW_N, FL_BENCH_FLOOD_N, FL_BENCH_PPS (environment).
+#
+# Sender in h1, receiver in ops, one process and one clock (fl-bench-owd,
+# bench/owd_probe.c): every datagram carries its CLOCK_MONOTONIC send time,
+# so the receiver measures the one-way delay directly. The fault is applied
+# by a real agent in h1: net-delay dst=10.231.1.1 protocol=udp
+# backend=nfqueue.
+#  1. baseline one-way delay (no fault) at PPS and at 1,000/s; baseline flood
+#  2. delay=10ms: one-way delay at PPS and at 1,000/s
+#     -> error = owd - baseline mean - 10 ms
+#  3. delay=1us (the agent refuses delay=0): one-way delay at 1,000/s and at
+#     PPS -> added latency; flood of 64-byte datagrams -> packets/s through
+#     the queue (the worker answers with batch verdicts)
+#  4. release timing with nothing else queued: 50/s with delay=10ms and
+#     delay=10500us (the worker sleeps in ppoll with a microsecond timeout)
+# After each faulted run: h1's /proc/net/netfilter/nfnetlink_queue
+# (queue_dropped = queue full, user_dropped = netlink socket buffer full;
+# with fail-open both pass the packet undelayed instead of dropping it).
+
+t_setup
+OWD=$FL_BUILD_DIR/tests/fl-bench-owd
+[ -x "$OWD" ] || skip "fl-bench-owd not built in $FL_BUILD_DIR (cmake --build ... --target fl-bench-owd)"
+N=${FL_BENCH_N:-20000}            # datagrams at PPS
+LOW_N=${FL_BENCH_LOW_N:-3000}     # datagrams at 1,000/s
+FLOOD_N=${FL_BENCH_FLOOD_N:-50000}
+PPS=${FL_BENCH_PPS:-10000}
+t_hosts 1
+t_inventory 1
+t_agent 1 --log-level info
+H1="${T_ID}-h1"
+log "kernel $(uname -r), $(nproc) CPUs${FL_VM:+, qemu TCG guest (software emulation)}; load $(cut -d" " -f1-3 /proc/loadavg); N=$N at $PPS/s, $LOW_N at 1000/s, flood $FLOOD_N"
+log "clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource), net.core.rmem_max=$(sysctl -n net.core.rmem_max)"
+log "timers: $("$OWD" timer 300)"
+
+owd() { "$OWD" owd "$H1" "$OPS" 10.231.1.1 9600 "$1" "$2"; }
+flood() { "$OWD" flood "$H1" "$OPS" 10.231.1.1 9600 "$1"; }
+field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
+inject() { # PARAMS...: apply net-delay with these params; pid in INJ
+  t_bg "$OPS" "inject$1" "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-delay "$@" \
+    dst=10.231.1.1 protocol=udp backend=nfqueue --duration 600s
+  INJ=$T_LAST_PID
+  t_wait_for 30 grep -q applied "$T_TMP/inject$1.log" || fail "net-delay $* not applied: $(cat "$T_TMP/inject$1.log")"
+  grep -q "backend nfqueue" "$T_TMP/inject$1.log" || fail "not the nfqueue backend: $(cat "$T_TMP/inject$1.log")"
+}
+nfq_stats() { # queue_num portid queue_total copy_mode copy_range queue_dropped user_dropped id_seq
+  ip netns exec "$H1" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+    awk '{ printf "queue %s held %s queue_dropped %s user_dropped %s last_id %s", $1, $3, $6, $7, $8 }'
+}
+revert() {
+  kill -INT "$INJ"; wait "$INJ" 2>/dev/null
+  no_rule() { ! ip netns exec "$H1" nft list table inet faultline >/dev/null 2>&1; }
+  t_wait_for 10 no_rule || fail "faultline table left after revert"
+}
+
+# delay=0 is refused by the agent: record the message.
+out=$(t_fl inject h1 net-delay delay=0ms dst=10.231.1.1 backend=nfqueue --duration 5s 2>&1) && fail "delay=0ms accepted?"
+log "delay=0ms: $(echo "$out" | head -1)"
+
+b_hi=$(owd "$N" "$PPS");    log "baseline   @${PPS}/s: $b_hi"
+b_lo=$(owd "$LOW_N" 1000);  log "baseline   @1000/s: $b_lo"
+b_fl=$(flood "$FLOOD_N");   log "baseline   flood:   $b_fl"
+
+inject delay=10ms
+d_hi=$(owd "$N" "$PPS");    log "delay=10ms @${PPS}/s: $d_hi"
+log "  nfqueue after @${PPS}/s: $(nfq_stats)"
+d_lo=$(owd "$LOW_N" 1000);  log "delay=10ms @1000/s: $d_lo"
+q_a=$(owd 150 50);          log "delay=10ms @50/s: $q_a"
+log "  nfqueue: $(nfq_stats)"
+worker=$(pgrep -P "$AGENT_PID_1" -x fl-nfq-delayer | head -1)
+[ -n "$worker" ] && log "delayer worker pid $worker: $(awk '{print "utime", $14, "stime", $15, "ticks"}' /proc/$worker/stat)"
+revert
+
+inject delay=1us
+z_lo=$(owd "$LOW_N" 1000);  log "delay=1us  @1000/s: $z_lo"
+z_hi=$(owd "$N" "$PPS");    log "delay=1us  @${PPS}/s: $z_hi"
+log "  nfqueue after @${PPS}/s: $(nfq_stats)"
+z_fl=$(flood "$FLOOD_N");   log "delay=1us  flood:   $z_fl"
+log "  nfqueue after flood: $(nfq_stats)"
+revert
+
+inject delay=10500us
+q_b=$(owd 150 50);          log "delay=10500us @50/s: $q_b"
+revert
+b_q=$(owd 150 50);          log "baseline   @50/s: $b_q"
+
+# Figures (microseconds). Error = delayed owd - baseline mean owd (same rate) - 10,000.
+awk -v bm="$(field "$b_hi" mean)" -v dm="$(field "$d_hi" mean)" -v d50="$(field "$d_hi" p50)" -v d99="$(field "$d_hi" p99)" \
+    -v r="$(field "$d_hi" rate_pps)" -v l="$(field "$d_hi" lost)" -v pps="$PPS" 'BEGIN {
+  printf "FIGURE delay=10ms @%d/s (achieved %d/s, lost %d): error mean %.1f us, p50 %.1f us, p99 %.1f us\n",
+    pps, r, l, dm - bm - 10000, d50 - bm - 10000, d99 - bm - 10000 }'
+awk -v bm="$(field "$b_lo" mean)" -v dm="$(field "$d_lo" mean)" -v d50="$(field "$d_lo" p50)" -v d99="$(field "$d_lo" p99)" \
+    -v r="$(field "$d_lo" rate_pps)" -v l="$(field "$d_lo" lost)" 'BEGIN {
+  printf "FIGURE delay=10ms @1000/s (achieved %d/s, lost %d): error mean %.1f us, p50 %.1f us, p99 %.1f us\n",
+    r, l, dm - bm - 10000, d50 - bm - 10000, d99 - bm - 10000 }'
+awk -v b50="$(field "$b_lo" p50)" -v z50="$(field "$z_lo" p50)" -v b99="$(field "$b_lo" p99)" -v z99="$(field "$z_lo" p99)" 'BEGIN {
+  printf "FIGURE delay=1us @1000/s: added latency p50 %.1f us (owd p50 %.1f vs %.1f baseline), p99 owd %.1f vs %.1f\n",
+    z50 - b50, z50, b50, z99, b99 }'
+awk -v b50="$(field "$b_hi" p50)" -v z50="$(field "$z_hi" p50)" -v l="$(field "$z_hi" lost)" -v pps="$PPS" 'BEGIN {
+  printf "FIGURE delay=1us @%d/s: added latency p50 %.1f us (lost %d)\n", pps, z50 - b50, l }'
+awk -v b="$(field "$b_q" p50)" -v a="$(field "$q_a" p50)" -v c="$(field "$q_b" p50)" 'BEGIN {
+  printf "FIGURE release granularity @50/s: p50 error delay=10ms %.1f us, delay=10500us %.1f us (baseline p50 %.1f)\n",
+    a - b - 10000, c - b - 10500, b }'
+log "FIGURE flood, 64-byte UDP: no fault recv_pps $(field "$b_fl" recv_pps) (sent at $(field "$b_fl" send_pps)/s, lost $(field "$b_fl" lost)); through the NFQUEUE delayer (delay=1us) recv_pps $(field "$z_fl" recv_pps) (sent at $(field "$z_fl" send_pps)/s, lost $(field "$z_fl" lost))"
+pass "nfq delayer bench done"

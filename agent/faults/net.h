@@ -36,6 +36,7 @@ struct net_sel {
         char unit[128];              /* systemd unit to resolve to a cgroup, "" none */
         char cg_nft[300];            /* cgroup as nftables names it (below /sys/fs/cgroup) */
         unsigned cg_level;           /* its depth below the cgroup2 root */
+        uint32_t classid;            /* v1 net_cls classid to match ("meta cgroup"), 0 none */
         enum net_dir dir;
 };
 
@@ -48,9 +49,15 @@ struct net_sel {
 int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir default_dir,
                   unsigned allowed_dirs, char *err, size_t errlen);
 
-/* Resolve s->cgroup / s->unit against this host's cgroup2 mount into
- * s->cg_nft and s->cg_level (from prepare(): it looks at the system). */
-int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen);
+/* Resolve s->cgroup / s->unit (from prepare(): it looks at the system):
+ * against the cgroup2 mount into s->cg_nft and s->cg_level (nft `socket
+ * cgroupv2`), or, where the target is not in a cgroup2 tree, against a v1
+ * net_cls hierarchy into s->classid (nft `meta cgroup`), recording in
+ * f->undo.netcls the classid the fault gives the cgroup, if any. */
+int net_sel_resolve_cgroup(struct agent_fault *f, struct net_sel *s, char *err, size_t errlen);
+/* Give the target its net_cls classid (undo.netcls.set); net_nft_apply
+ * does it, net_nft_verify checks it, net_nft_revert gives it back. */
+int net_netcls_apply(const struct agent_fault *f, char *err, size_t errlen);
 
 /* "10.0.0.0/8,fd00::/8" -> normalised list. */
 int net_parse_cidrs(const char *key, const char *v, struct net_cidr *out, size_t max, size_t *ret_n,

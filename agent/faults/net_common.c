@@ -11,6 +11,7 @@
 #include "fl_log.h"
 #include "fl_parse.h"
 #include "fl_util.h"
+#include "cg/cg.h"
 #include "nl/nft.h"
 #include "nl/qdisc.h"
 
@@ -339,17 +340,8 @@ static int find_unit(const char *root, const char *unit, char *rel, size_t size)
         return -ENOENT;
 }
 
-int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
+static int resolve_cgroup2(struct net_sel *s, const char *mnt, char *err, size_t errlen)
 {
-        if (!s->cgroup[0] && !s->unit[0])
-                return 0;
-        char mnt[256];
-        if (cgroup2_mount(mnt, sizeof(mnt)) < 0) {
-                snprintf(err, errlen,
-                         "no cgroup2 hierarchy is mounted: cgroup=/unit= scoping "
-                         "needs cgroup v2 (or a hybrid host's unified mount)");
-                return -EOPNOTSUPP;
-        }
         /* nftables looks cgroup paths up below /sys/fs/cgroup. */
         const char *prefix = NULL;
         if (strcmp(mnt, "/sys/fs/cgroup") == 0)
@@ -389,6 +381,166 @@ int net_sel_resolve_cgroup(struct net_sel *s, char *err, size_t errlen)
                 return -ENAMETOOLONG;
         }
         return 0;
+}
+
+/* Mount point of a cgroup v1 hierarchy carrying net_cls, if any. */
+static int netcls_mount(char *buf, size_t size)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[1024];
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char *dash = strstr(line, " - ");
+                if (!dash || strncmp(dash + 3, "cgroup ", 7) != 0)
+                        continue;
+                /* superopts: the last field, e.g. "rw,net_cls,net_prio". */
+                char *opts = strrchr(dash, ' ');
+                bool has = false;
+                char *save = NULL;
+                for (char *o = strtok_r(opts + 1, ",\n", &save); o;
+                     o = strtok_r(NULL, ",\n", &save))
+                        has |= strcmp(o, "net_cls") == 0;
+                if (!has)
+                        continue;
+                char *tok = strtok_r(line, " ", &save);
+                for (int field = 0; tok && field < 4; field++)
+                        tok = strtok_r(NULL, " ", &save);
+                if (tok)
+                        return fl_strlcpy(buf, tok, size);
+        }
+        return -ENOENT;
+}
+
+static int read_classid(const char *dir, uint32_t *ret)
+{
+        uint64_t v = 0;
+        int rv = agent_cg_read_u64(dir, "net_cls.classid", &v);
+        if (rv == 0 && v > UINT32_MAX)
+                rv = -EBADMSG;
+        if (rv == 0)
+                *ret = (uint32_t)v;
+        return rv;
+}
+
+static int write_classid(const char *dir, uint32_t v)
+{
+        char buf[16];
+        snprintf(buf, sizeof(buf), "%u", v);
+        return agent_cg_write(dir, "net_cls.classid", buf);
+}
+
+/* cgroup v1: the target's net_cls classid tags its sockets, matched with
+ * `meta cgroup`. A target without a classid (0) gets one of ours for the
+ * fault (major 0xfa17, minor from the fault id), restored to 0 on revert
+ * if it is still ours; one that has a classid keeps it and is matched by
+ * it. Recorded in undo.netcls by prepare, so the journal holds it. */
+static int resolve_netcls(struct agent_fault *f, struct net_sel *s, const char *mnt, char *err,
+                          size_t errlen)
+{
+        char rel[256];
+        if (s->unit[0]) {
+                if (find_unit(mnt, s->unit, rel, sizeof(rel)) < 0) {
+                        snprintf(err, errlen, "unit %s has no net_cls cgroup below %s", s->unit,
+                                 mnt);
+                        return -ENOENT;
+                }
+        } else {
+                snprintf(rel, sizeof(rel), "%s", s->cgroup);
+        }
+        char dir[300];
+        struct stat st;
+        int n = snprintf(dir, sizeof(dir), "%s/%s", mnt, rel);
+        if (n < 0 || (size_t)n >= sizeof(dir) || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                snprintf(err, errlen, "cgroup %s does not exist (cgroup v2 nor net_cls)", rel);
+                return -ENOENT;
+        }
+        uint32_t cur = 0;
+        int rv = read_classid(dir, &cur);
+        if (rv < 0) {
+                snprintf(err, errlen, "cannot read %s/net_cls.classid: %s", dir, strerror(-rv));
+                return rv;
+        }
+        uint32_t h = 2166136261u;
+        for (const char *c = f->id; *c; c++)
+                h = (h ^ (uint8_t)*c) * 16777619u;
+        bool set = cur == 0;
+        s->classid = set ? 0xfa170000u | (h & 0xffffu) | (h & 0xffffu ? 0 : 1) : cur;
+        json_t *nc = json_pack("{s:s, s:I, s:b}", "path", dir, "classid", (json_int_t)s->classid,
+                               "set", set);
+        if (!nc)
+                return -ENOMEM;
+        json_object_set_new(f->undo, "netcls", nc);
+        return 0;
+}
+
+int net_sel_resolve_cgroup(struct agent_fault *f, struct net_sel *s, char *err, size_t errlen)
+{
+        if (!s->cgroup[0] && !s->unit[0])
+                return 0;
+        char mnt[256], v1[256];
+        bool have2 = cgroup2_mount(mnt, sizeof(mnt)) == 0;
+        bool have1 = netcls_mount(v1, sizeof(v1)) == 0;
+        if (!have2 && !have1) {
+                snprintf(err, errlen,
+                         "cgroup=/unit= scoping needs a cgroup2 hierarchy (nft socket cgroupv2) "
+                         "or a cgroup v1 net_cls hierarchy (meta cgroup): neither is mounted");
+                return -EOPNOTSUPP;
+        }
+        /* v2 first; v1 net_cls where the target is not in the v2 tree (a
+         * v1 or hybrid host whose services live in the v1 hierarchies). */
+        int rv = have2 ? resolve_cgroup2(s, mnt, err, errlen) : -ENOENT;
+        if (rv == -ENOENT && have1)
+                rv = resolve_netcls(f, s, v1, err, errlen);
+        return rv;
+}
+
+int net_netcls_apply(const struct agent_fault *f, char *err, size_t errlen)
+{
+        json_t *nc = json_object_get(f->undo, "netcls");
+        if (!nc || !json_is_true(json_object_get(nc, "set")))
+                return 0;
+        const char *dir = json_string_value(json_object_get(nc, "path"));
+        int rv =
+            dir ? write_classid(dir, (uint32_t)json_integer_value(json_object_get(nc, "classid")))
+                : -EINVAL;
+        if (rv < 0)
+                snprintf(err, errlen, "setting %s/net_cls.classid: %s", dir ? dir : "?",
+                         strerror(-rv));
+        return rv;
+}
+
+static int netcls_verify(const struct agent_fault *f, char *err, size_t errlen)
+{
+        json_t *nc = json_object_get(f->undo, "netcls");
+        if (!nc)
+                return 0;
+        const char *dir = json_string_value(json_object_get(nc, "path"));
+        uint32_t cur = 0;
+        if (!dir || read_classid(dir, &cur) < 0 ||
+            cur != (uint32_t)json_integer_value(json_object_get(nc, "classid"))) {
+                snprintf(err, errlen, "net_cls.classid of %s is not the fault's", dir ? dir : "?");
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Idempotent; leaves a classid someone else set since alone. */
+static int netcls_revert(const struct agent_fault *f, char *err, size_t errlen)
+{
+        json_t *nc = json_object_get(f->undo, "netcls");
+        if (!nc || !json_is_true(json_object_get(nc, "set")))
+                return 0;
+        const char *dir = json_string_value(json_object_get(nc, "path"));
+        uint32_t cur = 0;
+        if (!dir || read_classid(dir, &cur) < 0)
+                return 0; /* the cgroup is gone: nothing to restore */
+        if (cur != (uint32_t)json_integer_value(json_object_get(nc, "classid")))
+                return 0;
+        int rv = write_classid(dir, 0);
+        if (rv < 0)
+                snprintf(err, errlen, "restoring %s/net_cls.classid: %s", dir, strerror(-rv));
+        return rv;
 }
 
 /* ---- nftables ------------------------------------------------------------ */
@@ -474,6 +626,8 @@ static void add_common(struct sb *b, const struct net_sel *s, bool ingress)
                 add_ports(b, l4, "sport", s->sport);
         if (s->cg_nft[0])
                 sb_add(b, " socket cgroupv2 level %u \"%s\"", s->cg_level, s->cg_nft);
+        else if (s->classid)
+                sb_add(b, " meta cgroup %u", s->classid);
 }
 
 /* One rule per address family the selector names (or one rule when it
@@ -565,11 +719,15 @@ int net_nft_apply(struct agent_fault *f, const struct net_sel *egress,
                 snprintf(err, errlen, "nft script too large");
                 return -E2BIG;
         }
-        return agent_nft_run(buf, err, errlen);
+        int rv = net_netcls_apply(f, err, errlen);
+        return rv < 0 ? rv : agent_nft_run(buf, err, errlen);
 }
 
 int net_nft_verify(const struct agent_fault *f, char *err, size_t errlen)
 {
+        int crv = netcls_verify(f, err, errlen);
+        if (crv < 0)
+                return crv;
         static const char *const keys[3] = {"rules_out", "rules_in", "rules_q"};
         static const char *const prefix[3] = {"fo", "fi", NET_NFT_QCHAIN};
         for (int dir = 0; dir < 3; dir++) {
@@ -600,7 +758,10 @@ int net_nft_revert(const struct agent_fault *f, char *err, size_t errlen)
         chain_name(f, true, in, sizeof(in));
         net_nft_chain(f, NET_NFT_QCHAIN, q, sizeof(q));
         const char *const chains[] = {out, in, q};
-        return agent_nft_delete_chains(chains, 3, err, errlen);
+        int rv = agent_nft_delete_chains(chains, 3, err, errlen);
+        /* Rules first: no rule may match a classid we give back. */
+        int crv = netcls_revert(f, rv < 0 ? NULL : err, rv < 0 ? 0 : errlen);
+        return rv < 0 ? rv : crv;
 }
 
 /* ---- qdisc ------------------------------------------------------------------ */
@@ -1228,7 +1389,7 @@ int net_qfault_prepare(struct agent_fault *f, char *err, size_t errlen)
                 if (irv < 0)
                         return irv;
         }
-        int crv = net_sel_resolve_cgroup(&q->sel, err, errlen);
+        int crv = net_sel_resolve_cgroup(f, &q->sel, err, errlen);
         if (crv < 0)
                 return crv;
         if (q->use_nft_loss) {

@@ -176,7 +176,7 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
                                  "drop distribution=/correlation= or use netem");
                         return -EOPNOTSUPP;
                 }
-                int rv = net_sel_resolve_cgroup(&q->sel, err, errlen);
+                int rv = net_sel_resolve_cgroup(f, &q->sel, err, errlen);
                 if (rv < 0)
                         return rv;
                 char desc[FL_NAME_LEN];

@@ -54,7 +54,7 @@ static int port_block_validate(struct agent_fault *f, char *err, size_t errlen)
 static int port_block_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
         struct port_block_priv *p = f->priv;
-        int rv = net_sel_resolve_cgroup(&p->sel, err, errlen);
+        int rv = net_sel_resolve_cgroup(f, &p->sel, err, errlen);
         if (rv < 0)
                 return rv;
         const char *proto = p->sel.proto == IPPROTO_TCP   ? "tcp"

@@ -26,9 +26,11 @@
 #include "nl/nfqueue.h"
 #include "nl/nft.h"
 
-#define RING_CAP (1u << 16) /* packets held at once; beyond that: accept now */
-#define RX_BATCH 64         /* datagrams per recvmmsg() */
-#define RX_SIZE  1024       /* one packet's metadata (copy mode META) */
+#define RING_CAP      (1u << 16) /* packets held at once; beyond that: accept now */
+#define RX_BATCH      64         /* datagrams per recvmmsg() */
+#define RX_SIZE       1024       /* one packet's metadata (copy mode META) */
+#define SPIN_US       20         /* releases closer than this are waited for awake */
+#define LONG_SLEEP_US 1000       /* sleeps longer than this wake SPIN_US early */
 
 struct held {
         uint32_t id;
@@ -153,8 +155,8 @@ static int64_t release_due(struct delayer *d)
  * segmentation just to hand us metadata). */
 static int set_queue_flags(struct nl_sock *sk, uint16_t queue)
 {
-        struct nl_msg *m = nfnlmsg_alloc_simple(NFNL_SUBSYS_QUEUE, NFQNL_MSG_CONFIG, 0, AF_UNSPEC,
-                                                queue);
+        struct nl_msg *m =
+            nfnlmsg_alloc_simple(NFNL_SUBSYS_QUEUE, NFQNL_MSG_CONFIG, 0, AF_UNSPEC, queue);
         if (!m)
                 return -NLE_NOMEM;
         uint32_t flags = htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO);
@@ -168,6 +170,40 @@ static int set_queue_flags(struct nl_sock *sk, uint16_t queue)
         return rv;
 }
 
+struct rx {
+        char *buf; /* RX_BATCH * RX_SIZE */
+        struct mmsghdr msgs[RX_BATCH];
+        struct iovec iov[RX_BATCH];
+};
+
+/* Read what is queued, RX_BATCH datagrams per syscall, bounded so due
+ * packets are never starved by a flood. Never blocks. */
+static void drain(struct delayer *d, struct rx *r)
+{
+        for (int round = 0; round < 16; round++) {
+                for (int i = 0; i < RX_BATCH; i++) {
+                        r->iov[i] = (struct iovec){.iov_base = r->buf + (size_t)i * RX_SIZE,
+                                                   .iov_len = RX_SIZE};
+                        r->msgs[i].msg_hdr =
+                            (struct msghdr){.msg_iov = &r->iov[i], .msg_iovlen = 1};
+                }
+                int n = recvmmsg(d->fd, r->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+                if (n <= 0)
+                        return;
+                uint64_t now = fl_now_mono_us();
+                for (int i = 0; i < n; i++) {
+                        /* MSG_TRUNC still leaves the header, and the packet
+                         * id is in the first attribute. */
+                        size_t len = r->msgs[i].msg_len < RX_SIZE ? r->msgs[i].msg_len : RX_SIZE;
+                        int64_t id = packet_id(r->iov[i].iov_base, len);
+                        if (id >= 0)
+                                on_packet(d, (uint32_t)id, now);
+                }
+                if (n < RX_BATCH)
+                        return;
+        }
+}
+
 static void __attribute__((noreturn))
 worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_t parent)
 {
@@ -175,6 +211,8 @@ worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_
         if (getppid() != parent)
                 _exit(1); /* the agent died before we armed PDEATHSIG */
         prctl(PR_SET_NAME, "fl-nfq-delayer");
+        /* The default 50 us timer slack would land on every release. */
+        prctl(PR_SET_TIMERSLACK, 1UL);
         struct delayer d = {.queue = queue, .delay_us = delay_us, .jitter_us = jitter_us};
         d.ring = calloc(RING_CAP, sizeof(*d.ring));
         char *rx = malloc((size_t)RX_BATCH * RX_SIZE);
@@ -215,41 +253,27 @@ worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_
                 _exit(1);
         close(ready_fd);
 
-        struct mmsghdr msgs[RX_BATCH];
-        struct iovec iov[RX_BATCH];
+        struct rx rx_state = {.buf = rx};
         for (;;) {
-                /* ppoll: microsecond timeouts, so a lone packet is released
-                 * on time instead of up to a millisecond late. */
                 int64_t wait_us = release_due(&d);
+                if (wait_us >= 0 && wait_us <= SPIN_US) {
+                        /* A release due within SPIN_US: wait for it awake
+                         * (still reading arrivals, so their timestamps stay
+                         * exact). A sleep that short costs more than it
+                         * saves; this is what makes delay ~0 cheap. */
+                        drain(&d, &rx_state);
+                        continue;
+                }
+                /* ppoll: microsecond timeouts. After a long sleep the CPU
+                 * may be deep idle and take ~100 us to wake: wake SPIN_US
+                 * early and spin the rest. Only sparse traffic pays. */
+                if (wait_us > LONG_SLEEP_US)
+                        wait_us -= SPIN_US;
                 struct timespec ts = {.tv_sec = wait_us / 1000000,
                                       .tv_nsec = (long)(wait_us % 1000000) * 1000};
                 struct pollfd p = {.fd = d.fd, .events = POLLIN};
-                if (ppoll(&p, 1, wait_us < 0 ? NULL : &ts, NULL) <= 0)
-                        continue;
-                /* Drain what is queued, RX_BATCH datagrams per syscall,
-                 * bounded so due packets are never starved by a flood. */
-                for (int round = 0; round < 16; round++) {
-                        for (int i = 0; i < RX_BATCH; i++) {
-                                iov[i] = (struct iovec){.iov_base = rx + (size_t)i * RX_SIZE,
-                                                        .iov_len = RX_SIZE};
-                                msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i],
-                                                                  .msg_iovlen = 1};
-                        }
-                        int n = recvmmsg(d.fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
-                        if (n <= 0)
-                                break;
-                        uint64_t now = fl_now_mono_us();
-                        for (int i = 0; i < n; i++) {
-                                /* MSG_TRUNC still leaves the header, and the
-                                 * packet id is in the first attribute. */
-                                size_t len = msgs[i].msg_len < RX_SIZE ? msgs[i].msg_len : RX_SIZE;
-                                int64_t id = packet_id(iov[i].iov_base, len);
-                                if (id >= 0)
-                                        on_packet(&d, (uint32_t)id, now);
-                        }
-                        if (n < RX_BATCH)
-                                break;
-                }
+                if (ppoll(&p, 1, wait_us < 0 ? NULL : &ts, NULL) > 0)
+                        drain(&d, &rx_state);
         }
 fail:
         if (write(ready_fd, &status, 1) < 0)

@@ -347,8 +347,7 @@ int agent_nft_delete_chains(const char *const *chains, size_t n, char *err, size
         return rv;
 }
 
-int agent_nft_add_xt_queue(const char *chain, uint16_t queue, bool bypass, char *err,
-                           size_t errlen)
+int agent_nft_add_xt_queue(const char *chain, uint16_t queue, bool bypass, char *err, size_t errlen)
 {
         /* struct xt_NFQ_info_v3 {u16 queuenum, queues_total, flags}, padded
          * to XT_ALIGN as nft_compat expects. */
@@ -363,7 +362,7 @@ int agent_nft_add_xt_queue(const char *chain, uint16_t queue, bool bypass, char 
                 return -ENOMEM;
         }
         info[0] = queue;
-        info[1] = 1;                           /* queues_total */
+        info[1] = 1; /* queues_total */
         info[2] = bypass ? 0x01 /* NFQ_FLAG_BYPASS */ : 0;
         nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
         nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);

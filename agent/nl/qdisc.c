@@ -623,9 +623,11 @@ int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen)
         int rv = dump(RTM_GETQDISC, RTM_NEWQDISC, ifindex, 0, arr, NULL, err, errlen);
         if (rv == 0)
                 rv = dump(RTM_GETTCLASS, RTM_NEWTCLASS, ifindex, 0, arr, classes, err, errlen);
-        /* Filters hang off a qdisc or a class: the root's, then each class's. */
+        /* Filters hang off a qdisc or a class: the root's (parent 0 means
+         * the root qdisc; TC_H_ROOT would name ffff:, the ingress hook),
+         * then each class's. */
         if (rv == 0)
-                rv = dump(RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, TC_H_ROOT, arr, NULL, err,
+                rv = dump(RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, 0, arr, NULL, err,
                           errlen);
         size_t i;
         json_t *h;
@@ -678,10 +680,54 @@ static void fixup_htb(unsigned char *payload, size_t len)
         }
 }
 
+/* u32 reports whether a node is offloaded (TCA_CLS_FLAGS_IN_HW /
+ * NOT_IN_HW) in the flags it dumps, and refuses those bits on creation. */
+static void fixup_u32(unsigned char *payload, size_t len)
+{
+        size_t off = NLMSG_ALIGN(sizeof(struct tcmsg));
+        bool is_u32 = false;
+        struct nlattr *opts = NULL;
+        while (off + sizeof(struct nlattr) <= len) {
+                struct nlattr *a = (struct nlattr *)(payload + off);
+                if (a->nla_len < sizeof(*a) || off + a->nla_len > len)
+                        return;
+                if (a->nla_type == TCA_KIND && a->nla_len >= NLA_HDRLEN + 4 &&
+                    memcmp((char *)a + NLA_HDRLEN, "u32", 4) == 0)
+                        is_u32 = true;
+                if ((a->nla_type & NLA_TYPE_MASK) == TCA_OPTIONS)
+                        opts = a;
+                off += NLA_ALIGN(a->nla_len);
+        }
+        if (!is_u32 || !opts)
+                return;
+        size_t o = NLA_HDRLEN, end = opts->nla_len;
+        while (o + sizeof(struct nlattr) <= end) {
+                struct nlattr *a = (struct nlattr *)((char *)opts + o);
+                if (a->nla_len < sizeof(*a) || o + a->nla_len > end)
+                        return;
+                if ((a->nla_type & NLA_TYPE_MASK) == TCA_U32_FLAGS &&
+                    a->nla_len >= NLA_HDRLEN + sizeof(uint32_t)) {
+                        uint32_t f;
+                        memcpy(&f, (char *)a + NLA_HDRLEN, sizeof(f));
+                        f &= ~(uint32_t)(TCA_CLS_FLAGS_IN_HW | TCA_CLS_FLAGS_NOT_IN_HW);
+                        memcpy((char *)a + NLA_HDRLEN, &f, sizeof(f));
+                }
+                o += NLA_ALIGN(a->nla_len);
+        }
+}
+
 static int send_raw(int type, unsigned char *payload, size_t len, char *err, size_t errlen)
 {
         if (type == RTM_NEWQDISC)
                 fixup_htb(payload, len);
+        if (type == RTM_NEWTFILTER) {
+                /* A dump reports each classifier instance (priority) once
+                 * with handle 0, before its filters: the first filter
+                 * replayed creates the instance. */
+                if (len >= sizeof(struct tcmsg) && ((struct tcmsg *)payload)->tcm_handle == 0)
+                        return 0;
+                fixup_u32(payload, len);
+        }
         struct nl_msg *m = nlmsg_alloc_simple(type, NLM_F_CREATE | NLM_F_EXCL);
         if (m && nlmsg_append(m, (void *)payload, len, NLMSG_ALIGNTO) < 0) {
                 nlmsg_free(m);

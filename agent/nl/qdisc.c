@@ -736,45 +736,85 @@ static int send_raw(int type, unsigned char *payload, size_t len, char *err, siz
         return rt_one(m, NULL, NULL, "restoring the interface's previous qdiscs", err, errlen);
 }
 
-/* Replay in passes: a child needs its parent first and the dump order
- * does not promise that. Stops when a pass makes no progress. */
+/* Where a snapshot entry goes in a replay sweep: qdiscs, classes, filters,
+ * then u32 hash tables. A u32 filter instance is created by the first
+ * filter replayed at its priority, with a root hash table numbered from a
+ * counter shared by every u32 instance of the qdisc; replaying that root
+ * table first would create the instance, fail (it exists), destroy it and
+ * shift every later number. So nodes go first (their instance and root
+ * table come back in the original order), other tables after them, and
+ * nodes that live in those tables on the next sweep. */
+static int replay_rank(int type, const unsigned char *payload, size_t len)
+{
+        if (type == RTM_NEWQDISC)
+                return 0;
+        if (type == RTM_NEWTCLASS)
+                return 1;
+        if (len < NLMSG_ALIGN(sizeof(struct tcmsg)))
+                return 2;
+        uint32_t handle = ((const struct tcmsg *)payload)->tcm_handle;
+        size_t off = NLMSG_ALIGN(sizeof(struct tcmsg));
+        while (off + sizeof(struct nlattr) <= len) {
+                const struct nlattr *a = (const struct nlattr *)(payload + off);
+                if (a->nla_len < sizeof(*a) || off + a->nla_len > len)
+                        break;
+                if (a->nla_type == TCA_KIND && a->nla_len >= NLA_HDRLEN + 4 &&
+                    memcmp((const char *)a + NLA_HDRLEN, "u32", 4) == 0)
+                        return handle && !TC_U32_NODE(handle) ? 3 : 2;
+                off += NLA_ALIGN(a->nla_len);
+        }
+        return 2;
+}
+
+/* Replay in sweeps, each in replay_rank order: a child needs its parent
+ * first (a leaf qdisc its class, a filter its qdisc or class) and the dump
+ * order does not promise that. Stops when a sweep makes no progress. */
 static int replay(json_t *snap, char *err, size_t errlen)
 {
         size_t n = json_array_size(snap);
         _cleanup_free_ bool *done = calloc(n + 1, sizeof(bool));
-        if (!done)
+        _cleanup_free_ int *rank = calloc(n + 1, sizeof(int));
+        if (!done || !rank)
                 return -ENOMEM;
-        static const int order[] = {RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER};
         int last_err = 0;
         char last_msg[256] = "";
-        for (size_t o = 0; o < FL_ARRAY_SIZE(order); o++) {
-                bool progress = true;
-                while (progress) {
-                        progress = false;
+        for (size_t i = 0; i < n; i++) {
+                json_t *e = json_array_get(snap, i);
+                _cleanup_free_ unsigned char *buf = NULL;
+                size_t len = 0;
+                const char *msg = json_string_value(json_object_get(e, "msg"));
+                int type = (int)json_integer_value(json_object_get(e, "type"));
+                if (!msg || b64_decode(msg, &buf, &len) < 0 ||
+                    (type != RTM_NEWQDISC && type != RTM_NEWTCLASS && type != RTM_NEWTFILTER)) {
+                        done[i] = true;
+                        last_err = -EINVAL;
+                        snprintf(last_msg, sizeof(last_msg),
+                                 "restoring the interface's previous qdiscs: snapshot entry %zu "
+                                 "is malformed",
+                                 i);
+                        continue;
+                }
+                rank[i] = replay_rank(type, buf, len);
+        }
+        for (bool progress = true; progress;) {
+                progress = false;
+                for (int r = 0; r < 4; r++)
                         for (size_t i = 0; i < n; i++) {
-                                json_t *e = json_array_get(snap, i);
-                                if (done[i] ||
-                                    json_integer_value(json_object_get(e, "type")) != order[o])
+                                if (done[i] || rank[i] != r)
                                         continue;
+                                json_t *e = json_array_get(snap, i);
                                 _cleanup_free_ unsigned char *buf = NULL;
                                 size_t len = 0;
-                                const char *msg = json_string_value(json_object_get(e, "msg"));
-                                if (!msg || b64_decode(msg, &buf, &len) < 0) {
-                                        done[i] = true;
-                                        last_err = -EINVAL;
-                                        snprintf(last_msg, sizeof(last_msg),
-                                                 "restoring the interface's previous qdiscs: "
-                                                 "snapshot entry %zu is not base64",
-                                                 i);
+                                if (b64_decode(json_string_value(json_object_get(e, "msg")), &buf,
+                                               &len) < 0)
                                         continue;
-                                }
-                                int rv = send_raw(order[o], buf, len, last_msg, sizeof(last_msg));
+                                int type = (int)json_integer_value(json_object_get(e, "type"));
+                                int rv = send_raw(type, buf, len, last_msg, sizeof(last_msg));
                                 if (rv >= 0 || rv == -EEXIST)
                                         done[i] = progress = true;
                                 else
                                         last_err = rv;
                         }
-                }
         }
         for (size_t i = 0; i < n; i++)
                 if (!done[i]) {
@@ -783,7 +823,8 @@ static int replay(json_t *snap, char *err, size_t errlen)
                                              : "restoring the interface's previous qdiscs failed");
                         return last_err ? last_err : -EIO;
                 }
-        return 0;
+        return last_err == -EINVAL && last_msg[0] ? (snprintf(err, errlen, "%s", last_msg), -EINVAL)
+                                                  : 0;
 }
 /* ---- our tree ------------------------------------------------------------- */
 

@@ -113,7 +113,9 @@ int net_nft_revert(const struct agent_fault *f, char *err, size_t errlen);
  * added next to the foreign ones and only ours are removed). "egress"
  * records whether the interface's root is ours to remove. */
 int net_qdisc_prepare(struct agent_fault *f, struct net_sel *s, char *err, size_t errlen);
-/* Install the tree and the nft rule steering selected packets into it. */
+/* Install the tree and what steers selected packets into it: an nft
+ * rule, or, for a whole-interface fault (prepare journaled "steer": "tc"),
+ * u32 filters on the htb itself (exemptions direct, the rest to fa17:1). */
 int net_qdisc_apply(struct agent_fault *f, const struct net_sel *s,
                     const struct agent_qdisc_spec *spec, char *err, size_t errlen);
 int net_qdisc_verify(const struct agent_fault *f, const struct agent_qdisc_spec *spec, char *err,

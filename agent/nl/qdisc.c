@@ -627,8 +627,7 @@ int agent_qdisc_snapshot(int ifindex, json_t **ret, char *err, size_t errlen)
          * the root qdisc; TC_H_ROOT would name ffff:, the ingress hook),
          * then each class's. */
         if (rv == 0)
-                rv = dump(RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, 0, arr, NULL, err,
-                          errlen);
+                rv = dump(RTM_GETTFILTER, RTM_NEWTFILTER, ifindex, 0, arr, NULL, err, errlen);
         size_t i;
         json_t *h;
         json_array_foreach(classes, i, h)
@@ -777,7 +776,8 @@ static int replay(json_t *snap, char *err, size_t errlen)
         if (!done || !rank)
                 return -ENOMEM;
         int last_err = 0;
-        char last_msg[256] = "";
+        char last_msg[256] = "", malformed_msg[128] = "";
+        bool malformed = false;
         for (size_t i = 0; i < n; i++) {
                 json_t *e = json_array_get(snap, i);
                 _cleanup_free_ unsigned char *buf = NULL;
@@ -786,9 +786,8 @@ static int replay(json_t *snap, char *err, size_t errlen)
                 int type = (int)json_integer_value(json_object_get(e, "type"));
                 if (!msg || b64_decode(msg, &buf, &len) < 0 ||
                     (type != RTM_NEWQDISC && type != RTM_NEWTCLASS && type != RTM_NEWTFILTER)) {
-                        done[i] = true;
-                        last_err = -EINVAL;
-                        snprintf(last_msg, sizeof(last_msg),
+                        done[i] = malformed = true;
+                        snprintf(malformed_msg, sizeof(malformed_msg),
                                  "restoring the interface's previous qdiscs: snapshot entry %zu "
                                  "is malformed",
                                  i);
@@ -823,8 +822,11 @@ static int replay(json_t *snap, char *err, size_t errlen)
                                              : "restoring the interface's previous qdiscs failed");
                         return last_err ? last_err : -EIO;
                 }
-        return last_err == -EINVAL && last_msg[0] ? (snprintf(err, errlen, "%s", last_msg), -EINVAL)
-                                                  : 0;
+        if (malformed) {
+                snprintf(err, errlen, "%s", malformed_msg);
+                return -EINVAL;
+        }
+        return 0;
 }
 /* ---- our tree ------------------------------------------------------------- */
 

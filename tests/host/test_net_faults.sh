@@ -133,3 +133,24 @@ t_wait_for 10 t_fl agents || fail "agent did not restart"
 no_table || fail "nft table left after restart: $(in_h1 nft list ruleset)"
 same_qdiscs || fail "qdisc not restored after crash: [$(qdiscs)] vs [$before]"
 pass "SIGKILL + restart: nftables rules gone, foreign htb root restored"
+
+# --- a forced fault over a full foreign tree: restored exactly -----------
+# Classes, a leaf qdisc, u32 filters at two priorities and families on the
+# root and one on a class: the snapshot (raw dump) must bring every one of
+# them back, u32 hash-table numbers included.
+in_h1 tc qdisc del dev eth0 root
+in_h1 tc qdisc add dev eth0 root handle 1: htb default 1
+in_h1 tc class add dev eth0 parent 1: classid 1:1 htb rate 500mbit
+in_h1 tc class add dev eth0 parent 1: classid 1:2 htb rate 300mbit
+in_h1 tc qdisc add dev eth0 parent 1:2 handle 20: pfifo limit 50
+in_h1 tc filter add dev eth0 parent 1: protocol ip prio 5 u32 match ip dst 10.231.1.7/32 flowid 1:1
+in_h1 tc filter add dev eth0 parent 1: protocol ip prio 5 u32 match ip dst 10.231.1.9/32 flowid 1:2
+in_h1 tc filter add dev eth0 parent 1: protocol ipv6 prio 7 u32 match ip6 dst fd00::1/128 flowid 1:2
+in_h1 tc filter add dev eth0 parent 1:1 protocol ip prio 6 u32 match ip dst 10.231.1.8/32 flowid 1:1
+tree() { qdiscs; in_h1 tc -d class show dev eth0; in_h1 tc -d filter show dev eth0; in_h1 tc -d filter show dev eth0 parent 1:1; }
+tbefore=$(tree)
+out=$(t_fl inject h1 net-bandwidth rate=8mbit interface=eth0 force=true --duration 2s 2>&1) || fail "forced fault over a foreign tree: $out"
+same_tree() { [ "$(tree)" = "$tbefore" ]; }
+t_wait_for 10 same_tree || { diff <(echo "$tbefore") <(tree); fail "foreign tree not restored exactly"; }
+pass "forced net-bandwidth over a foreign htb tree (classes, leaf qdisc, u32 filters): restored exactly"
+in_h1 tc qdisc del dev eth0 root

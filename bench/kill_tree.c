@@ -238,7 +238,7 @@ struct sample {
 static int one_round(enum method m, int run, const char *dir, const char *rel, int procs,
                      struct fl_conn *conn, struct sample *ret)
 {
-        pid_t root;
+        pid_t root = -1;
         int r = build_tree(dir, procs, &root);
         if (r < 0) {
                 fprintf(stderr, "kill_tree: building the tree: %s\n", strerror(-r));

@@ -279,7 +279,7 @@ static void add_sample(struct run *r, const char *name, uint64_t t_wall, bool ok
 
 static int write_json(json_t *doc, const char *path)
 {
-        char tmp[4096];
+        char tmp[4200 + 8];
         snprintf(tmp, sizeof(tmp), "%s.tmp", path);
         if (json_dump_file(doc, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ||
             rename(tmp, path) < 0) {
@@ -1285,8 +1285,8 @@ static void plan_steps(struct run *r, const struct coord_step *steps, size_t n, 
 {
         for (size_t i = 0; i < n; i++) {
                 const struct coord_step *s = &steps[i];
-                char label[32], desc[160];
-                snprintf(label, sizeof(label), "%s%s%zu", prefix, prefix[0] ? "." : "", i + 1);
+                char label[64], desc[160];
+                snprintf(label, sizeof(label), "%.40s%s%zu", prefix, prefix[0] ? "." : "", i + 1);
                 step_desc(s, desc, sizeof(desc));
                 printf("%*s%s. %s", indent, "", label, desc);
                 if (s->kind == COORD_STEP_FAULT) {

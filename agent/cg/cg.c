@@ -240,7 +240,7 @@ void agent_cg_describe(const struct agent_cg_host *h, char *buf, size_t size)
                 int n = 0;
                 APPEND("%s v2 %s (", h->mode == AGENT_CG_MODE_HYBRID ? ";" : ":", h->v2);
                 for (int c = 0; c < AGENT_CG_CTRL_MAX; c++)
-                        if (h->v2_ctrls & AGENT_CG_BIT(c))
+                        if ((h->v2_ctrls & AGENT_CG_BIT(c)) && v2_names[c])
                                 APPEND("%s%s", n++ ? "," : "", v2_names[c]);
                 APPEND("%s)", n ? "" : "no controllers");
         }

@@ -183,7 +183,7 @@ static int v2_wait_empty(const char *dir, int timeout_ms)
                 return errno == ENOENT ? 0 : -errno; /* removed: empty for good */
         uint64_t deadline = fl_now_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
         for (;;) {
-                bool populated;
+                bool populated = true;
                 int r = events_populated(fd, &populated);
                 if (r == -ENOENT)
                         return 0;

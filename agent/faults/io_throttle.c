@@ -115,7 +115,7 @@ static int backing_disk(const char *path, unsigned *ret_maj, unsigned *ret_min, 
 static int iot_prepare(struct agent_fault *f, char *err, size_t errlen)
 {
         struct iot_priv *p = f->priv;
-        unsigned maj, min;
+        unsigned maj = 0, min = 0;
         int r = backing_disk(p->path, &maj, &min, err, errlen);
         if (r < 0)
                 return r;

@@ -105,10 +105,14 @@ static int delay_apply(struct agent_fault *f, char *err, size_t errlen)
                 /* No nft `queue` here: the selectors jump to a chain of
                  * ours whose one rule is the xt NFQUEUE target. The chain
                  * and its rule exist before any jump to them. */
-                char qchain[64], script[192];
+                char qchain[64], script[320];
                 net_nft_chain(f, NET_NFT_QCHAIN, qchain, sizeof(qchain));
-                snprintf(script, sizeof(script), "add table inet %s\nadd chain inet %s %s\n",
-                         AGENT_NFT_TABLE, AGENT_NFT_TABLE, qchain);
+                /* `nft list` prints an inet xt rule as an empty line: the
+                 * chain's comment says what the rule is. */
+                snprintf(script, sizeof(script),
+                         "add table inet %s\nadd chain inet %s %s { comment \"faultline %s: "
+                         "xt NFQUEUE num %u bypass (nft cannot print xt rules in inet)\"; }\n",
+                         AGENT_NFT_TABLE, AGENT_NFT_TABLE, qchain, f->id, queue);
                 json_object_set_new(f->undo, "rules_q", json_integer(1));
                 if ((rv = agent_nft_run(script, err, errlen)) < 0 ||
                     (rv = agent_nft_add_xt_queue(qchain, queue, true, err, errlen)) < 0)

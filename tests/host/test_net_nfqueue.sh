@@ -46,6 +46,10 @@ rules=$(in_h1 nft -j list table inet faultline 2>/dev/null)
 if echo "$rules" | grep -q '"queue"'; then how="native nft queue"
 elif echo "$rules" | grep -q '"xt"'; then how="xt NFQUEUE via nft_compat"
 else fail "no queue rule in the table: $rules"; fi
+if [ "$how" != "native nft queue" ]; then
+  in_h1 nft list table inet faultline 2>/dev/null | grep -q 'comment "faultline .*xt NFQUEUE num [0-9]* bypass' ||
+    fail "the xt chain does not say what it holds: $(in_h1 nft list table inet faultline 2>&1)"
+fi
 # The worker is the agent's child (pgrep -P: only ours, never another test's).
 wpid=$(pgrep -P "$AGENT_PID_1" -x fl-nfq-delayer) || fail "no delayer worker running"
 delayed=$(rtt 10.231.1.1 20)

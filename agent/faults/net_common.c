@@ -279,25 +279,41 @@ int net_sel_parse(const struct agent_fault *f, struct net_sel *s, enum net_dir d
 
 /* ---- cgroup scope ----------------------------------------------------------- */
 
-/* Mount point of the cgroup2 hierarchy (unified, or hybrid's "unified"). */
-static int cgroup2_mount(char *buf, size_t size)
+/* Mount point of the first mount of fstype ("cgroup2", "cgroup") whose
+ * super options include opt (NULL: any), from /proc/self/mountinfo. */
+static int find_mount(const char *fstype, const char *opt, char *buf, size_t size)
 {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         char line[1024];
+        size_t tlen = strlen(fstype);
         if (!f)
                 return -errno;
         while (fgets(line, sizeof(line), f)) {
                 /* "... mountpoint opts ... - fstype source superopts" */
                 char *dash = strstr(line, " - ");
-                if (!dash || strncmp(dash + 3, "cgroup2 ", 8) != 0)
+                if (!dash || strncmp(dash + 3, fstype, tlen) != 0 || dash[3 + tlen] != ' ')
                         continue;
-                char *save = NULL, *tok = strtok_r(line, " ", &save);
+                char *save = NULL;
+                bool has = !opt;
+                char *opts = strrchr(dash, ' ');
+                for (char *o = strtok_r(opts + 1, ",\n", &save); o && !has;
+                     o = strtok_r(NULL, ",\n", &save))
+                        has = strcmp(o, opt) == 0;
+                if (!has)
+                        continue;
+                char *tok = strtok_r(line, " ", &save);
                 for (int field = 0; tok && field < 4; field++)
                         tok = strtok_r(NULL, " ", &save);
                 if (tok)
                         return fl_strlcpy(buf, tok, size);
         }
         return -ENOENT;
+}
+
+/* Mount point of the cgroup2 hierarchy (unified, or hybrid's "unified"). */
+static int cgroup2_mount(char *buf, size_t size)
+{
+        return find_mount("cgroup2", NULL, buf, size);
 }
 
 /* Find the directory named unit below root (breadth-first, depth <= 4),
@@ -386,30 +402,7 @@ static int resolve_cgroup2(struct net_sel *s, const char *mnt, char *err, size_t
 /* Mount point of a cgroup v1 hierarchy carrying net_cls, if any. */
 static int netcls_mount(char *buf, size_t size)
 {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        char line[1024];
-        if (!f)
-                return -errno;
-        while (fgets(line, sizeof(line), f)) {
-                char *dash = strstr(line, " - ");
-                if (!dash || strncmp(dash + 3, "cgroup ", 7) != 0)
-                        continue;
-                /* superopts: the last field, e.g. "rw,net_cls,net_prio". */
-                char *opts = strrchr(dash, ' ');
-                bool has = false;
-                char *save = NULL;
-                for (char *o = strtok_r(opts + 1, ",\n", &save); o;
-                     o = strtok_r(NULL, ",\n", &save))
-                        has |= strcmp(o, "net_cls") == 0;
-                if (!has)
-                        continue;
-                char *tok = strtok_r(line, " ", &save);
-                for (int field = 0; tok && field < 4; field++)
-                        tok = strtok_r(NULL, " ", &save);
-                if (tok)
-                        return fl_strlcpy(buf, tok, size);
-        }
-        return -ENOENT;
+        return find_mount("cgroup", "net_cls", buf, size);
 }
 
 static int read_classid(const char *dir, uint32_t *ret)

@@ -381,3 +381,50 @@ bool bench_in_netns(const char *name)
                 return false;
         return self.st_ino == ns.st_ino && self.st_dev == ns.st_dev;
 }
+
+int bench_exec_loss_apply(const char *tag, const char *nft, const char *dst)
+{
+        const char *const a1[] = {nft, "add", "table", "inet", "flbench", NULL};
+        const char *const a2[] = {nft,
+                                  "add",
+                                  "chain",
+                                  "inet",
+                                  "flbench",
+                                  "out",
+                                  "{ type filter hook output priority 0; }",
+                                  NULL};
+        const char *const a3[] = {nft,   "add",   "rule", "inet",   "flbench", "out",
+                                  "ip",  "daddr", dst,    "numgen", "random",  "mod",
+                                  "100", "<",     "10",   "drop",   NULL};
+        const char *const *const cmds[] = {a1, a2, a3};
+        return bench_spawn_all(tag, cmds, 3);
+}
+
+int bench_exec_loss_revert(const char *tag, const char *nft)
+{
+        const char *const a[] = {nft, "delete", "table", "inet", "flbench", NULL};
+        const char *const *const cmds[] = {a};
+        return bench_spawn_all(tag, cmds, 1);
+}
+
+int bench_exec_bw_apply(const char *tag, const char *tc, const char *ifname)
+{
+        const char *const a[] = {tc,     "qdisc", "add",   "dev",    ifname,    "root",  "tbf",
+                                 "rate", "1mbit", "burst", "32kbit", "latency", "400ms", NULL};
+        const char *const *const cmds[] = {a};
+        return bench_spawn_all(tag, cmds, 1);
+}
+
+int bench_exec_bw_revert(const char *tag, const char *tc, const char *ifname)
+{
+        const char *const a[] = {tc, "qdisc", "del", "dev", ifname, "root", NULL};
+        const char *const *const cmds[] = {a};
+        return bench_spawn_all(tag, cmds, 1);
+}
+
+int bench_exec_true(const char *tag)
+{
+        const char *const a[] = {"/bin/true", NULL};
+        const char *const *const cmds[] = {a};
+        return bench_spawn_all(tag, cmds, 1);
+}

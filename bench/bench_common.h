@@ -53,6 +53,21 @@ int bench_spawn_wait(const char *const argv[], const char *out_path);
 /* bench_spawn_wait each of cmds[0..n) in turn; the first failure is
  * printed (prefixed with tag) and gives -EIO. */
 int bench_spawn_all(const char *tag, const char *const *const cmds[], size_t n);
+/* The exec path chaosd/ChaosBlade take for the same faults, one process
+ * per command (the net_apply and net_backend benches time them):
+ *   loss apply   nft add table inet flbench; nft add chain inet flbench out
+ *                { type filter hook output priority 0; }; nft add rule inet
+ *                flbench out ip daddr DST numgen random mod 100 < 10 drop
+ *   loss revert  nft delete table inet flbench
+ *   bw apply     tc qdisc add dev IF root tbf rate 1mbit burst 32kbit latency 400ms
+ *   bw revert    tc qdisc del dev IF root
+ *   true         /bin/true (what one spawn + wait costs)
+ * Each returns 0 or -EIO (the failing command printed, prefixed by tag). */
+int bench_exec_loss_apply(const char *tag, const char *nft, const char *dst);
+int bench_exec_loss_revert(const char *tag, const char *nft);
+int bench_exec_bw_apply(const char *tag, const char *tc, const char *ifname);
+int bench_exec_bw_revert(const char *tag, const char *tc, const char *ifname);
+int bench_exec_true(const char *tag);
 /* Run argv with its output to scratch and look for needle in it: 1 found,
  * 0 not, or -errno. */
 int bench_output_has(const char *const argv[], const char *needle, const char *scratch);

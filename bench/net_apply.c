@@ -161,22 +161,8 @@ static int do_apply(struct ctx *x, int s)
                 return fl_apply(s == S_FL_LOSS ? x->conn : x->conn_b, "net-loss", kv, 3, x->id,
                                 NULL, 0);
         }
-        case S_EXEC_LOSS: {
-                const char *const a1[] = {nft_bin, "add", "table", "inet", "flbench", NULL};
-                const char *const a2[] = {nft_bin,
-                                          "add",
-                                          "chain",
-                                          "inet",
-                                          "flbench",
-                                          "out",
-                                          "{ type filter hook output priority 0; }",
-                                          NULL};
-                const char *const a3[] = {nft_bin, "add",   "rule",   "inet",   "flbench", "out",
-                                          "ip",    "daddr", rule_dst, "numgen", "random",  "mod",
-                                          "100",   "<",     "10",     "drop",   NULL};
-                const char *const *const cmds[] = {a1, a2, a3};
-                return bench_spawn_all("net_apply", cmds, 3);
-        }
+        case S_EXEC_LOSS:
+                return bench_exec_loss_apply("net_apply", nft_bin, rule_dst);
         case S_EXEC_LOSS1: {
                 const char *const a[] = {nft_bin, "-f", x->nft_file, NULL};
                 const char *const *const cmds[] = {a};
@@ -190,18 +176,10 @@ static int do_apply(struct ctx *x, int s)
                 return fl_apply(s == S_FL_BW ? x->conn : x->conn_b, "net-bandwidth", kv, 2, x->id,
                                 NULL, 0);
         }
-        case S_EXEC_BW: {
-                const char *const a[] = {tc_bin,   "qdisc",   "add",   "dev",   x->ifname,
-                                         "root",   "tbf",     "rate",  "1mbit", "burst",
-                                         "32kbit", "latency", "400ms", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_apply", cmds, 1);
-        }
-        case S_EXEC_TRUE: {
-                const char *const a[] = {"/bin/true", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_apply", cmds, 1);
-        }
+        case S_EXEC_BW:
+                return bench_exec_bw_apply("net_apply", tc_bin, x->ifname);
+        case S_EXEC_TRUE:
+                return bench_exec_true("net_apply");
         }
         return -EINVAL;
 }
@@ -216,16 +194,10 @@ static int do_revert(struct ctx *x, int s)
         case S_FLB_BW:
                 return bench_revert(x->conn_b, x->id);
         case S_EXEC_LOSS:
-        case S_EXEC_LOSS1: {
-                const char *const a[] = {nft_bin, "delete", "table", "inet", "flbench", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_apply", cmds, 1);
-        }
-        case S_EXEC_BW: {
-                const char *const a[] = {tc_bin, "qdisc", "del", "dev", x->ifname, "root", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_apply", cmds, 1);
-        }
+        case S_EXEC_LOSS1:
+                return bench_exec_loss_revert("net_apply", nft_bin);
+        case S_EXEC_BW:
+                return bench_exec_bw_revert("net_apply", tc_bin, x->ifname);
         case S_EXEC_TRUE:
                 return do_apply(x, S_EXEC_TRUE);
         }

@@ -166,34 +166,12 @@ static int do_apply(struct ctx *x, int s)
         case S_FL_LOSS:
         case S_FL_BW:
                 return fault_apply(x);
-        case S_EXEC_LOSS: {
-                const char *const a1[] = {nft_bin, "add", "table", "inet", "flbench", NULL};
-                const char *const a2[] = {nft_bin,
-                                          "add",
-                                          "chain",
-                                          "inet",
-                                          "flbench",
-                                          "out",
-                                          "{ type filter hook output priority 0; }",
-                                          NULL};
-                const char *const a3[] = {nft_bin, "add",   "rule", "inet",   "flbench", "out",
-                                          "ip",    "daddr", x->dst, "numgen", "random",  "mod",
-                                          "100",   "<",     "10",   "drop",   NULL};
-                const char *const *const cmds[] = {a1, a2, a3};
-                return bench_spawn_all("net_backend", cmds, 3);
-        }
-        case S_EXEC_BW: {
-                const char *const a[] = {tc_bin,   "qdisc",   "add",   "dev",   x->ifname,
-                                         "root",   "tbf",     "rate",  "1mbit", "burst",
-                                         "32kbit", "latency", "400ms", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_backend", cmds, 1);
-        }
-        case S_EXEC_TRUE: {
-                const char *const a[] = {"/bin/true", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_backend", cmds, 1);
-        }
+        case S_EXEC_LOSS:
+                return bench_exec_loss_apply("net_backend", nft_bin, x->dst);
+        case S_EXEC_BW:
+                return bench_exec_bw_apply("net_backend", tc_bin, x->ifname);
+        case S_EXEC_TRUE:
+                return bench_exec_true("net_backend");
         }
         return -EINVAL;
 }
@@ -204,16 +182,10 @@ static int do_revert(struct ctx *x, int s)
         case S_FL_LOSS:
         case S_FL_BW:
                 return fault_revert(x);
-        case S_EXEC_LOSS: {
-                const char *const a[] = {nft_bin, "delete", "table", "inet", "flbench", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_backend", cmds, 1);
-        }
-        case S_EXEC_BW: {
-                const char *const a[] = {tc_bin, "qdisc", "del", "dev", x->ifname, "root", NULL};
-                const char *const *const cmds[] = {a};
-                return bench_spawn_all("net_backend", cmds, 1);
-        }
+        case S_EXEC_LOSS:
+                return bench_exec_loss_revert("net_backend", nft_bin);
+        case S_EXEC_BW:
+                return bench_exec_bw_revert("net_backend", tc_bin, x->ifname);
         case S_EXEC_TRUE:
                 return do_apply(x, S_EXEC_TRUE);
         }

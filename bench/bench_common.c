@@ -422,6 +422,51 @@ int bench_exec_bw_revert(const char *tag, const char *tc, const char *ifname)
         return bench_spawn_all(tag, cmds, 1);
 }
 
+/* One `/bin/sh -c script` per command, as ChaosBlade's local channel runs them. */
+static int sh_all(const char *tag, const char *const scripts[], size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                const char *const a[] = {"/bin/sh", "-c", scripts[i], NULL};
+                const char *const *const cmds[] = {a};
+                int rv = bench_spawn_all(tag, cmds, 1);
+                if (rv < 0) {
+                        fprintf(stderr, "%s: script: %s\n", tag, scripts[i]);
+                        return rv;
+                }
+        }
+        return 0;
+}
+
+int bench_exec_bw_exempt_apply(const char *tag, const char *tc, const char *ifname,
+                               unsigned control_port)
+{
+        char root[256], rest[2048];
+        snprintf(root, sizeof(root), "%s qdisc add dev %s root handle 1: htb default 1", tc,
+                 ifname);
+        int len = snprintf(rest, sizeof(rest),
+                           "%s class add dev %s parent 1: classid 1:1 htb rate 1mbit burst 32kbit",
+                           tc, ifname);
+        const unsigned ports[2] = {22, control_port};
+        for (int i = 0; i < 2; i++)
+                for (int d = 0; d < 2; d++)
+                        len += snprintf(rest + len, sizeof(rest) - (size_t)len,
+                                        " && %s filter add dev %s parent 1: prio 4 protocol ip u32 "
+                                        "match ip %s %u 0xffff flowid 1:",
+                                        tc, ifname, d ? "sport" : "dport", ports[i]);
+        const char *const scripts[] = {root, rest};
+        return sh_all(tag, scripts, 2);
+}
+
+int bench_exec_bw_exempt_revert(const char *tag, const char *tc, const char *ifname)
+{
+        char show[256], del[256], root[256];
+        snprintf(show, sizeof(show), "%s filter show dev %s parent 1: prio 4", tc, ifname);
+        snprintf(del, sizeof(del), "%s filter del dev %s parent 1: prio 4", tc, ifname);
+        snprintf(root, sizeof(root), "%s qdisc del dev %s root", tc, ifname);
+        const char *const scripts[] = {show, del, root};
+        return sh_all(tag, scripts, 3);
+}
+
 int bench_exec_true(const char *tag)
 {
         const char *const a[] = {"/bin/true", NULL};

@@ -62,11 +62,30 @@ int bench_spawn_all(const char *tag, const char *const *const cmds[], size_t n);
  *   bw apply     tc qdisc add dev IF root tbf rate 1mbit burst 32kbit latency 400ms
  *   bw revert    tc qdisc del dev IF root
  *   true         /bin/true (what one spawn + wait costs)
+ * The bandwidth cap with the exemptions faultline always makes (ssh and
+ * the agent's control port), run the way ChaosBlade runs a tc fault with
+ * --exclude-port 22,PORT --ignore-peer-port (exec/network/tc: each step
+ * through `/bin/sh -c`, the rest of the tree as one `&&` chain; its
+ * txqueuelen probe left out). ChaosBlade's tree is a `prio` root with the
+ * fault in bands 1-3; this kernel has no sch_prio, so the same steps build
+ * faultline's tree instead (htb root whose default class is capped, the
+ * exemptions sent direct):
+ *   apply   sh -c "tc qdisc add dev IF root handle 1: htb default 1"
+ *           sh -c "tc class add dev IF parent 1: classid 1:1 htb rate 1mbit
+ *                  burst 32kbit && tc filter add dev IF parent 1: prio 4
+ *                  protocol ip u32 match ip dport 22 0xffff flowid 1: &&
+ *                  (sport 22, dport PORT, sport PORT)"
+ *   revert  sh -c "tc filter show dev IF parent 1: prio 4"
+ *           sh -c "tc filter del dev IF parent 1: prio 4"
+ *           sh -c "tc qdisc del dev IF root"
  * Each returns 0 or -EIO (the failing command printed, prefixed by tag). */
 int bench_exec_loss_apply(const char *tag, const char *nft, const char *dst);
 int bench_exec_loss_revert(const char *tag, const char *nft);
 int bench_exec_bw_apply(const char *tag, const char *tc, const char *ifname);
 int bench_exec_bw_revert(const char *tag, const char *tc, const char *ifname);
+int bench_exec_bw_exempt_apply(const char *tag, const char *tc, const char *ifname,
+                               unsigned control_port);
+int bench_exec_bw_exempt_revert(const char *tag, const char *tc, const char *ifname);
 int bench_exec_true(const char *tag);
 /* Run argv with its output to scratch and look for needle in it: 1 found,
  * 0 not, or -errno. */

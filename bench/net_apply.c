@@ -29,7 +29,9 @@
  *              filters on the htb for the exemptions; verify reads all of
  *              it back) / REVERT
  *   exec-bw    tc qdisc add dev IF root tbf rate 1mbit burst 32kbit
- *              latency 400ms / tc qdisc del dev IF root
+ *              latency 400ms / tc qdisc del dev IF root (no exemptions)
+ *   exec-bwx   the cap with faultline's exemptions (ssh, port 27310), run
+ *              as ChaosBlade runs tc with --exclude-port (bench_common.h)
  *   floor      /bin/true / /bin/true: what one posix_spawn+wait costs here
  *   agent-b    with --agent-b PATH: fl-loss and fl-bw again against a second
  *              agent binary (port+1, own state dir), in the same iterations,
@@ -123,15 +125,22 @@ enum {
         S_EXEC_LOSS1,
         S_FL_BW,
         S_EXEC_BW,
+        S_EXEC_BWX,
         S_EXEC_TRUE,
         S_FLB_LOSS, /* the same two faults on --agent-b, when given */
         S_FLB_BW,
         S_N
 };
 static const char *const s_name[S_N] = {
-    "fl net-loss (nftables)", "exec nft x3 (loss)",   "exec nft -f (1 batch)",
-    "fl net-bandwidth (htb)", "exec tc tbf",          "exec /bin/true (spawn floor)",
-    "agent-b net-loss",       "agent-b net-bandwidth"};
+    "fl net-loss (nftables)",
+    "exec nft x3 (loss)",
+    "exec nft -f (1 batch)",
+    "fl net-bandwidth (htb)",
+    "exec tc tbf (no exemptions)",
+    "exec tc htb+class+4 filters, ChaosBlade-style (same exemptions)",
+    "exec /bin/true (spawn floor)",
+    "agent-b net-loss",
+    "agent-b net-bandwidth"};
 static bool have_b;
 static bool active(int s)
 {
@@ -178,6 +187,8 @@ static int do_apply(struct ctx *x, int s)
         }
         case S_EXEC_BW:
                 return bench_exec_bw_apply("net_apply", tc_bin, x->ifname);
+        case S_EXEC_BWX: /* the agent's default control port, as net_apply.sh runs it */
+                return bench_exec_bw_exempt_apply("net_apply", tc_bin, x->ifname, 27310);
         case S_EXEC_TRUE:
                 return bench_exec_true("net_apply");
         }
@@ -198,6 +209,8 @@ static int do_revert(struct ctx *x, int s)
                 return bench_exec_loss_revert("net_apply", nft_bin);
         case S_EXEC_BW:
                 return bench_exec_bw_revert("net_apply", tc_bin, x->ifname);
+        case S_EXEC_BWX:
+                return bench_exec_bw_exempt_revert("net_apply", tc_bin, x->ifname);
         case S_EXEC_TRUE:
                 return do_apply(x, S_EXEC_TRUE);
         }
@@ -219,6 +232,7 @@ static int sanity(struct ctx *x, const char *scratch)
             {S_EXEC_LOSS1, false, "numgen random mod 100 < 10 drop"},
             {S_FL_BW, true, "qdisc htb fa17: root"},
             {S_EXEC_BW, true, "qdisc tbf"},
+            {S_EXEC_BWX, true, "qdisc htb 1: root"},
             {S_FLB_LOSS, false, "numgen random mod 10000 < 1000 drop"},
             {S_FLB_BW, true, "qdisc htb fa17: root"},
         };
@@ -470,6 +484,10 @@ int main(int argc, char **argv)
                ss[S_EXEC_LOSS1].p99_us / ss[S_FL_LOSS].p99_us,
                ss[S_EXEC_BW].p50_us / ss[S_FL_BW].p50_us,
                ss[S_EXEC_BW].p99_us / ss[S_FL_BW].p99_us);
+        printf("ratio exec/faultline (apply+revert): bandwidth with the same exemptions "
+               "(ChaosBlade-style tc sequence) p50 %.1fx p99 %.1fx\n",
+               ss[S_EXEC_BWX].p50_us / ss[S_FL_BW].p50_us,
+               ss[S_EXEC_BWX].p99_us / ss[S_FL_BW].p99_us);
         /* An apply+revert is two round trips (APPLY, REVERT); a HELLO is
          * one through the same client, transport and agent loop, doing
          * nothing. What is left is the agent's own work (journal, fault

@@ -8,6 +8,16 @@
 #   netns_pair PREFIX     makes "$PREFIX$$-a" / "$PREFIX$$-b"
 #   run_bench CMD...      runs CMD in $ns_a, in the background, and waits
 #                         (so a signal reaches the trap while it runs)
+#
+# FL_BENCH_WARM_KEYS=1: also give $ns_b what any host with a firewall or
+# container networking has somewhere: one tc filter (u32 on lo's ingress
+# qdisc) and an nftables table with output and input base chains. The
+# kernel's static keys for tc classification and netfilter hooks are
+# global: while anything uses them they stay on, and a fault's first
+# filter or chain does not pay for patching kernel text (jump labels,
+# which take cross-CPU synchronisation, tens of microseconds on a VM).
+# Without it (the default) this machine has neither, so every apply turns
+# the keys on and every revert turns them off, for tc/nft as for faultline.
 
 bpid=""
 netns_cleanup() {
@@ -36,6 +46,12 @@ netns_pair() {
 	ip -n "$ns_b" addr add 10.233.1.2/24 dev nb1
 	ip -n "$ns_a" link set nb0 up
 	ip -n "$ns_b" link set nb1 up
+	if [ "${FL_BENCH_WARM_KEYS:-0}" = 1 ]; then
+		ip netns exec "$ns_b" tc qdisc add dev lo ingress
+		ip netns exec "$ns_b" tc filter add dev lo parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1
+		ip netns exec "$ns_b" nft 'add table inet flwarm; add chain inet flwarm o { type filter hook output priority 0; }; add chain inet flwarm i { type filter hook input priority 0; }'
+		echo "== warm keys: a tc filter and nft output/input chains exist (in $ns_b), as on a host with a firewall"
+	fi
 	echo "== machine: $(nproc) vCPU, $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 }
 

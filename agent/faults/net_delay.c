@@ -10,12 +10,13 @@
 struct delay_priv {
         struct net_qfault q; /* first: the generic qdisc hooks use it */
         bool nfq;
+        uint32_t busy_poll_us; /* busy-poll=: NFQUEUE worker only */
         pid_t worker;
 };
 
-static const char *const delay_keys[] = {"delay",        "jitter",     "correlation",
-                                         "distribution", "limit",      "backend",
-                                         "force",        NET_SEL_KEYS, NULL};
+static const char *const delay_keys[] = {"delay",      "jitter",  "correlation", "distribution",
+                                         "limit",      "backend", "force",       "busy-poll",
+                                         NET_SEL_KEYS, NULL};
 
 static int delay_validate(struct agent_fault *f, char *err, size_t errlen)
 {
@@ -42,6 +43,22 @@ static int delay_validate(struct agent_fault *f, char *err, size_t errlen)
             (rv = net_parse_us(f, "jitter", false, &ne->jitter_us, err, errlen)) < 0 ||
             (rv = net_parse_bp(f, "correlation", false, &ne->delay_corr_bp, err, errlen)) < 0)
                 goto fail;
+        if ((rv = net_parse_us(f, "busy-poll", false, &p->busy_poll_us, err, errlen)) < 0)
+                goto fail;
+        if (p->busy_poll_us > 1000000) {
+                snprintf(err, errlen,
+                         "busy-poll=%s: at most 1s (it keeps a CPU busy that long "
+                         "after each packet)",
+                         fl_params_get(f->params, f->n_params, "busy-poll"));
+                rv = -EINVAL;
+                goto fail;
+        }
+        if (p->busy_poll_us && backend && strcmp(backend, "netem") == 0) {
+                snprintf(err, errlen,
+                         "busy-poll= tunes the NFQUEUE delayer: not with backend=netem");
+                rv = -EINVAL;
+                goto fail;
+        }
         if (ne->jitter_us > ne->delay_us) {
                 snprintf(err, errlen, "jitter= larger than delay= would need negative delays");
                 rv = -EINVAL;
@@ -92,8 +109,10 @@ static int delay_apply(struct agent_fault *f, char *err, size_t errlen)
         uint16_t queue = 0;
         for (int i = 0; i < 16 && rv == -EBUSY; i++) {
                 queue = (uint16_t)(0x4000 + (h + (uint32_t)i) % 0x4000);
-                rv = agent_nfq_delayer_start(queue, p->q.spec.netem.delay_us,
-                                             p->q.spec.netem.jitter_us, &p->worker, err, errlen);
+                struct agent_nfq_opts o = {.delay_us = p->q.spec.netem.delay_us,
+                                           .jitter_us = p->q.spec.netem.jitter_us,
+                                           .busy_poll_us = p->busy_poll_us};
+                rv = agent_nfq_delayer_start(queue, &o, &p->worker, err, errlen);
         }
         if (rv < 0)
                 return rv;
@@ -185,12 +204,21 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
                         return rv;
                 char desc[FL_NAME_LEN];
                 net_sel_describe(&q->sel, desc, sizeof(desc));
-                snprintf(f->target, sizeof(f->target), "%.200s delay=%uus jitter=%uus%s", desc,
-                         q->spec.netem.delay_us, q->spec.netem.jitter_us,
+                char bp[40] = "";
+                if (p->busy_poll_us)
+                        snprintf(bp, sizeof(bp), " busy-poll=%uus", p->busy_poll_us);
+                snprintf(f->target, sizeof(f->target), "%.200s delay=%uus jitter=%uus%s%s", desc,
+                         q->spec.netem.delay_us, q->spec.netem.jitter_us, bp,
                          agent_nfq_use_xt() ? " (xt NFQUEUE)" : "");
                 snprintf(f->backend, sizeof(f->backend), "nfqueue");
                 json_object_set_new(f->undo, "backend", json_string("nfqueue"));
                 return 0;
+        }
+        if (p->busy_poll_us) {
+                snprintf(err, errlen,
+                         "busy-poll= tunes the NFQUEUE delayer, and this fault uses netem "
+                         "(the kernel's qdisc needs none): drop it, or give backend=nfqueue");
+                return -EINVAL;
         }
         int rv = net_qfault_prepare(f, err, errlen);
         if (rv == 0) {
@@ -203,7 +231,8 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
 
 const struct fault_ops agent_fault_net_delay = {
     .kind = "net-delay",
-    .help = "add latency (netem): delay=100ms jitter=10ms correlation=25% distribution=normal",
+    .help = "add latency (netem): delay=100ms jitter=10ms correlation=25% distribution=normal "
+            "[backend=nfqueue busy-poll=1ms]",
     .keys = delay_keys,
     .supported = delay_supported,
     .validate = delay_validate,

@@ -41,7 +41,9 @@ struct delayer {
         int fd;
         uint16_t queue;
         uint32_t delay_us, jitter_us;
-        struct held *ring; /* FIFO by arrival, i.e. by packet id */
+        uint32_t busy_poll_us; /* read without sleeping this long after an arrival */
+        uint64_t last_rx_us;   /* when drain() last read a packet */
+        struct held *ring;     /* FIFO by arrival, i.e. by packet id */
         size_t head, count;
         uint64_t rng;
 };
@@ -191,6 +193,7 @@ static void drain(struct delayer *d, struct rx *r)
                 if (n <= 0)
                         return;
                 uint64_t now = fl_now_mono_us();
+                d->last_rx_us = now;
                 for (int i = 0; i < n; i++) {
                         /* MSG_TRUNC still leaves the header, and the packet
                          * id is in the first attribute. */
@@ -205,7 +208,7 @@ static void drain(struct delayer *d, struct rx *r)
 }
 
 static void __attribute__((noreturn))
-worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_t parent)
+worker(uint16_t queue, const struct agent_nfq_opts *o, int ready_fd, pid_t parent)
 {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
@@ -213,7 +216,10 @@ worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_
         prctl(PR_SET_NAME, "fl-nfq-delayer");
         /* The default 50 us timer slack would land on every release. */
         prctl(PR_SET_TIMERSLACK, 1UL);
-        struct delayer d = {.queue = queue, .delay_us = delay_us, .jitter_us = jitter_us};
+        struct delayer d = {.queue = queue,
+                            .delay_us = o->delay_us,
+                            .jitter_us = o->jitter_us,
+                            .busy_poll_us = o->busy_poll_us};
         d.ring = calloc(RING_CAP, sizeof(*d.ring));
         char *rx = malloc((size_t)RX_BATCH * RX_SIZE);
         if (getrandom(&d.rng, sizeof(d.rng), 0) != sizeof(d.rng) || !d.rng)
@@ -264,6 +270,16 @@ worker(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, int ready_fd, pid_
                         drain(&d, &rx_state);
                         continue;
                 }
+                if (d.busy_poll_us && fl_now_mono_us() - d.last_rx_us < d.busy_poll_us) {
+                        /* Opt-in busy polling (busy-poll=): while packets
+                         * keep arriving closer together than this, read
+                         * without sleeping, so an arrival costs no wake-up
+                         * (the CPU this burns is bounded by the traffic:
+                         * the worker sleeps busy_poll_us after the last
+                         * packet). */
+                        drain(&d, &rx_state);
+                        continue;
+                }
                 /* ppoll: microsecond timeouts. After a long sleep the CPU
                  * may be deep idle and take ~100 us to wake: wake SPIN_US
                  * early and spin the rest. Only sparse traffic pays. */
@@ -281,7 +297,7 @@ fail:
         _exit(1);
 }
 
-int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, pid_t *ret_pid,
+int agent_nfq_delayer_start(uint16_t queue, const struct agent_nfq_opts *o, pid_t *ret_pid,
                             char *err, size_t errlen)
 {
         int p[2];
@@ -297,7 +313,7 @@ int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_u
         }
         if (pid == 0) {
                 close(p[0]);
-                worker(queue, delay_us, jitter_us, p[1], parent);
+                worker(queue, o, p[1], parent);
         }
         close(p[1]);
         char status = 1;

@@ -13,9 +13,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct agent_nfq_opts {
+        uint32_t delay_us, jitter_us; /* each packet: delay ± uniform jitter */
+        /* 0: the worker sleeps whenever nothing is due (an arrival costs a
+         * wake-up, ~15-30 us on a VM). Else it keeps reading without
+         * sleeping until this long after the last arrival: no wake-up per
+         * packet, at the price of one busy CPU while traffic flows. */
+        uint32_t busy_poll_us;
+};
+
 /* Fork a worker bound to queue `queue` (0..65535). Returns 0 once the
  * worker is bound and ready, with its pid; -EBUSY if the queue is taken. */
-int agent_nfq_delayer_start(uint16_t queue, uint32_t delay_us, uint32_t jitter_us, pid_t *ret_pid,
+int agent_nfq_delayer_start(uint16_t queue, const struct agent_nfq_opts *o, pid_t *ret_pid,
                             char *err, size_t errlen);
 /* Stop a worker this process started (SIGKILL + reap). A pid that is not
  * our child (e.g. after an agent restart) is left alone. */

@@ -21,6 +21,9 @@
 #  3. delay=1us (the agent refuses delay=0): one-way delay at 1,000/s and at
 #     PPS -> added latency; flood of 64-byte datagrams -> packets/s through
 #     the queue (the worker answers with batch verdicts)
+#  3b. busy-poll=5ms (opt-in: the worker reads without sleeping until 5 ms
+#     after the last packet): delay=1us added latency at 1,000/s and PPS,
+#     delay=10ms error at PPS, and the worker's CPU share during each
 #  4. release timing with nothing else queued: 50/s with delay=10ms and
 #     delay=10500us (the worker sleeps in ppoll with a microsecond timeout)
 # After each faulted run: h1's /proc/net/netfilter/nfnetlink_queue
@@ -45,12 +48,26 @@ log "timers: $("$OWD" timer 300)"
 owd() { "$OWD" owd "$H1" "$OPS" 10.231.1.1 9600 "$1" "$2"; }
 flood() { "$OWD" flood "$H1" "$OPS" 10.231.1.1 9600 "$1"; }
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
+INJ_N=0
 inject() { # PARAMS...: apply net-delay with these params; pid in INJ
-  t_bg "$OPS" "inject$1" "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-delay "$@" \
+  INJ_N=$((INJ_N + 1))
+  local l="inject$INJ_N"
+  t_bg "$OPS" "$l" "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-delay "$@" \
     dst=10.231.1.1 protocol=udp backend=nfqueue --duration 600s
   INJ=$T_LAST_PID
-  t_wait_for 30 grep -q applied "$T_TMP/inject$1.log" || fail "net-delay $* not applied: $(cat "$T_TMP/inject$1.log")"
-  grep -q "backend nfqueue" "$T_TMP/inject$1.log" || fail "not the nfqueue backend: $(cat "$T_TMP/inject$1.log")"
+  t_wait_for 30 grep -q applied "$T_TMP/$l.log" || fail "net-delay $* not applied: $(cat "$T_TMP/$l.log")"
+  grep -q "backend nfqueue" "$T_TMP/$l.log" || fail "not the nfqueue backend: $(cat "$T_TMP/$l.log")"
+  WORKER=$(pgrep -P "$AGENT_PID_1" -x fl-nfq-delayer | head -1)
+}
+cpu_ticks() { [ -n "$WORKER" ] && awk '{ print $14 + $15 }' "/proc/$WORKER/stat" 2>/dev/null || echo 0; }
+TCK=$(getconf CLK_TCK)
+# "owd" with the worker's CPU share while it ran appended (cpu_pct N).
+owd_cpu() {
+  local c0 t0 c1 t1 r
+  c0=$(cpu_ticks); t0=$(date +%s%N)
+  r=$(owd "$1" "$2")
+  c1=$(cpu_ticks); t1=$(date +%s%N)
+  echo "$r cpu_pct $(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v k="$TCK" 'BEGIN { printf "%.0f", 100 * c / k / (t / 1e9) }')"
 }
 nfq_stats() { # queue_num portid queue_total copy_mode copy_range queue_dropped user_dropped id_seq
   ip netns exec "$H1" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
@@ -81,11 +98,21 @@ worker=$(pgrep -P "$AGENT_PID_1" -x fl-nfq-delayer | head -1)
 revert
 
 inject delay=1us
-z_lo=$(owd "$LOW_N" 1000);  log "delay=1us  @1000/s: $z_lo"
-z_hi=$(owd "$N" "$PPS");    log "delay=1us  @${PPS}/s: $z_hi"
+z_lo=$(owd_cpu "$LOW_N" 1000);  log "delay=1us  @1000/s: $z_lo"
+z_hi=$(owd_cpu "$N" "$PPS");    log "delay=1us  @${PPS}/s: $z_hi"
 log "  nfqueue after @${PPS}/s: $(nfq_stats)"
 z_fl=$(flood "$FLOOD_N");   log "delay=1us  flood:   $z_fl"
 log "  nfqueue after flood: $(nfq_stats)"
+revert
+
+# Opt-in busy polling: the worker reads without sleeping until 5 ms after
+# the last packet, so an arrival costs no wake-up.
+inject delay=1us busy-poll=5ms
+p_lo=$(owd_cpu "$LOW_N" 1000);  log "delay=1us busy-poll=5ms @1000/s: $p_lo"
+p_hi=$(owd_cpu "$N" "$PPS");    log "delay=1us busy-poll=5ms @${PPS}/s: $p_hi"
+revert
+inject delay=10ms busy-poll=5ms
+pd_hi=$(owd_cpu "$N" "$PPS");   log "delay=10ms busy-poll=5ms @${PPS}/s: $pd_hi"
 revert
 
 inject delay=10500us
@@ -107,6 +134,15 @@ awk -v b50="$(field "$b_lo" p50)" -v z50="$(field "$z_lo" p50)" -v b99="$(field 
     z50 - b50, z50, b50, z99, b99 }'
 awk -v b50="$(field "$b_hi" p50)" -v z50="$(field "$z_hi" p50)" -v l="$(field "$z_hi" lost)" -v pps="$PPS" 'BEGIN {
   printf "FIGURE delay=1us @%d/s: added latency p50 %.1f us (lost %d)\n", pps, z50 - b50, l }'
+awk -v b50="$(field "$b_lo" p50)" -v z50="$(field "$p_lo" p50)" -v b99="$(field "$b_lo" p99)" -v z99="$(field "$p_lo" p99)" -v c="$(field "$p_lo" cpu_pct)" -v c0="$(field "$z_lo" cpu_pct)" 'BEGIN {
+  printf "FIGURE delay=1us busy-poll=5ms @1000/s: added latency p50 %.1f us (owd p50 %.1f vs %.1f baseline), p99 owd %.1f vs %.1f; worker CPU %d%% (%d%% without busy-poll)\n",
+    z50 - b50, z50, b50, z99, b99, c, c0 }'
+awk -v b50="$(field "$b_hi" p50)" -v z50="$(field "$p_hi" p50)" -v l="$(field "$p_hi" lost)" -v pps="$PPS" -v c="$(field "$p_hi" cpu_pct)" -v c0="$(field "$z_hi" cpu_pct)" 'BEGIN {
+  printf "FIGURE delay=1us busy-poll=5ms @%d/s: added latency p50 %.1f us (lost %d); worker CPU %d%% (%d%% without busy-poll)\n", pps, z50 - b50, l, c, c0 }'
+awk -v bm="$(field "$b_hi" mean)" -v dm="$(field "$pd_hi" mean)" -v d50="$(field "$pd_hi" p50)" -v d99="$(field "$pd_hi" p99)" \
+    -v r="$(field "$pd_hi" rate_pps)" -v l="$(field "$pd_hi" lost)" -v pps="$PPS" 'BEGIN {
+  printf "FIGURE delay=10ms busy-poll=5ms @%d/s (achieved %d/s, lost %d): error mean %.1f us, p50 %.1f us, p99 %.1f us\n",
+    pps, r, l, dm - bm - 10000, d50 - bm - 10000, d99 - bm - 10000 }'
 awk -v b="$(field "$b_q" p50)" -v a="$(field "$q_a" p50)" -v c="$(field "$q_b" p50)" 'BEGIN {
   printf "FIGURE release granularity @50/s: p50 error delay=10ms %.1f us, delay=10500us %.1f us (baseline p50 %.1f)\n",
     a - b - 10000, c - b - 10500, b }'

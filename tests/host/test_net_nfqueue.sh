@@ -32,6 +32,12 @@ base=$(rtt 10.231.1.1 20)
 out=$(t_fl inject h1 net-delay delay=50ms jitter=5ms distribution=pareto backend=nfqueue dst=10.231.1.1 --duration 5s 2>&1) && fail "distribution= accepted by the delayer: $out"
 echo "$out" | grep -q "uniform jitter only" || fail "unclear refusal: $out"
 out=$(t_fl inject h1 net-delay delay=50ms backend=bogus dst=10.231.1.1 --duration 5s 2>&1) && fail "backend=bogus accepted: $out"
+out=$(t_fl inject h1 net-delay delay=50ms busy-poll=2s backend=nfqueue dst=10.231.1.1 --duration 5s 2>&1) && fail "busy-poll=2s accepted: $out"
+echo "$out" | grep -q "at most 1s" || fail "unclear refusal of busy-poll=2s: $out"
+out=$(t_fl inject h1 net-delay delay=50ms busy-poll=fast backend=nfqueue dst=10.231.1.1 --duration 5s 2>&1) && fail "busy-poll=fast accepted: $out"
+echo "$out" | grep -q "busy-poll=fast" || fail "unclear refusal of busy-poll=fast: $out"
+out=$(t_fl inject h1 net-delay delay=50ms busy-poll=1ms backend=netem dst=10.231.1.1 --duration 5s 2>&1) && fail "busy-poll with netem accepted: $out"
+echo "$out" | grep -q "NFQUEUE delayer" || fail "unclear refusal of busy-poll with netem: $out"
 no_table || fail "a refused fault left a table: $(in_h1 nft list ruleset)"
 pass "bad input refused, nothing installed"
 
@@ -72,13 +78,26 @@ t_agent 1
 t_wait_for 10 no_table || fail "rules left after restart: $(in_h1 nft list ruleset)"
 pass "restart removed the leftover queue rules"
 
-# --- normal revert ---------------------------------------------------------------
+# --- busy-poll, then a normal revert ---------------------------------------------
+# busy-poll=20ms: the worker reads without sleeping until 20 ms after the
+# last packet. While probes flow (one every ~20 ms) it burns CPU; once
+# they stop it must go back to sleep.
 t_bg "$OPS" delay2 "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-delay delay=20ms \
-  dst=10.231.1.1 backend=nfqueue --duration 60s
+  busy-poll=20ms dst=10.231.1.1 backend=nfqueue --duration 60s
 t_wait_for 15 grep -q applied "$T_TMP/delay2.log" || fail "not applied: $(cat $T_TMP/delay2.log)"
+grep -q "busy-poll=20000us" "$T_TMP/delay2.log" || fail "busy-poll not in the fault's target: $(cat $T_TMP/delay2.log)"
 wpid=$(pgrep -P "$AGENT_PID_1" -x fl-nfq-delayer) || fail "no delayer worker running"
-d2=$(rtt 10.231.1.1 10)
+ticks() { awk '{ print $14 + $15 }' "/proc/$wpid/stat"; }
+t0=$(ticks)
+d2=$(rtt 10.231.1.1 20)
+t1=$(ticks)
+sleep 0.5
+t2=$(ticks); sleep 1; t3=$(ticks)
+log "busy-poll=20ms: worker CPU $((t1 - t0)) ticks over 20 delayed round trips, $((t3 - t2)) ticks in 1 s idle"
 awk -v d="$d2" -v b="$base" 'BEGIN { exit !(d - b >= 19 && d - b <= 50) }' || fail "RTT rise $d2 - $base not ~20 ms"
+[ $((t1 - t0)) -ge 3 ] || fail "busy-poll=20ms: the worker did not poll while traffic flowed ($((t1 - t0)) ticks)"
+[ $((t3 - t2)) -le 2 ] || fail "busy-poll=20ms: the worker kept spinning with no traffic ($((t3 - t2)) ticks in 1 s)"
+pass "busy-poll: worker polled while traffic flowed, slept once it stopped; RTT +20 ms kept"
 kill -INT "$T_LAST_PID"
 t_wait_for 10 no_table || fail "table left after revert: $(in_h1 nft list ruleset)"
 t_wait_for 5 sh -c "! kill -0 $wpid" || fail "delayer $wpid left after revert"

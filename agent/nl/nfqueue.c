@@ -178,20 +178,28 @@ struct rx {
         struct iovec iov[RX_BATCH];
 };
 
-/* Read what is queued, RX_BATCH datagrams per syscall, bounded so due
- * packets are never starved by a flood. Never blocks. */
-static void drain(struct delayer *d, struct rx *r)
+/* The receive vectors, set once: recvmmsg() writes only msg_len and the
+ * headers' flags (no name, no control data). */
+static void rx_init(struct rx *r)
 {
+        for (int i = 0; i < RX_BATCH; i++) {
+                r->iov[i] =
+                    (struct iovec){.iov_base = r->buf + (size_t)i * RX_SIZE, .iov_len = RX_SIZE};
+                r->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &r->iov[i], .msg_iovlen = 1};
+        }
+}
+
+/* Read what is queued, RX_BATCH datagrams per syscall, bounded so due
+ * packets are never starved by a flood. Never blocks. Returns how many
+ * packets it read. */
+static int drain(struct delayer *d, struct rx *r)
+{
+        int total = 0;
         for (int round = 0; round < 16; round++) {
-                for (int i = 0; i < RX_BATCH; i++) {
-                        r->iov[i] = (struct iovec){.iov_base = r->buf + (size_t)i * RX_SIZE,
-                                                   .iov_len = RX_SIZE};
-                        r->msgs[i].msg_hdr =
-                            (struct msghdr){.msg_iov = &r->iov[i], .msg_iovlen = 1};
-                }
                 int n = recvmmsg(d->fd, r->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
                 if (n <= 0)
-                        return;
+                        return total;
+                total += n;
                 uint64_t now = fl_now_mono_us();
                 d->last_rx_us = now;
                 for (int i = 0; i < n; i++) {
@@ -203,8 +211,9 @@ static void drain(struct delayer *d, struct rx *r)
                                 on_packet(d, (uint32_t)id, now);
                 }
                 if (n < RX_BATCH)
-                        return;
+                        return total;
         }
+        return total;
 }
 
 static void __attribute__((noreturn))
@@ -260,6 +269,7 @@ worker(uint16_t queue, const struct agent_nfq_opts *o, int ready_fd, pid_t paren
         close(ready_fd);
 
         struct rx rx_state = {.buf = rx};
+        rx_init(&rx_state);
         for (;;) {
                 int64_t wait_us = release_due(&d);
                 if (wait_us >= 0 && wait_us <= SPIN_US) {
@@ -276,8 +286,10 @@ worker(uint16_t queue, const struct agent_nfq_opts *o, int ready_fd, pid_t paren
                          * without sleeping, so an arrival costs no wake-up
                          * (the CPU this burns is bounded by the traffic:
                          * the worker sleeps busy_poll_us after the last
-                         * packet). */
-                        drain(&d, &rx_state);
+                         * packet). Nothing read: let whatever else wants
+                         * this CPU (the sender, the receiver) run first. */
+                        if (drain(&d, &rx_state) == 0)
+                                sched_yield();
                         continue;
                 }
                 /* ppoll: microsecond timeouts. After a long sleep the CPU

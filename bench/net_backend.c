@@ -6,7 +6,7 @@
  * either.
  *
  *   net_backend --netns NAME --ifname IF --dst ADDR [--count N]
- *               [--control-port N] [--tc PATH] [--nft PATH]
+ *               [--control-port N] [--tc PATH] [--nft PATH] [--only LIST]
  *
  * MUST run inside a network namespace made for it (bench/net_backend.sh
  * makes two, joined by a veth pair, and runs this in the first): it
@@ -69,6 +69,29 @@ static const char *const s_name[S_N] = {
     "exec tc tbf (no exemptions)",
     "exec tc htb+class+4 filters, ChaosBlade-style (same exemptions)",
     "exec /bin/true (spawn floor)"};
+/* --only: scenarios to run (default all), by these short names. */
+static const char *const s_short[S_N] = {"fl-loss", "exec-loss", "fl-bw",
+                                         "exec-bw", "exec-bwx",  "floor"};
+static bool s_on[S_N] = {true, true, true, true, true, true};
+
+static int parse_only(const char *list)
+{
+        for (int s = 0; s < S_N; s++)
+                s_on[s] = false;
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s", list);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                int s = 0;
+                while (s < S_N && strcmp(t, s_short[s]) != 0)
+                        s++;
+                if (s == S_N)
+                        return -EINVAL;
+                s_on[s] = true;
+        }
+        return 0;
+}
+
 static bool is_fl(int s)
 {
         return s == S_FL_LOSS || s == S_FL_BW;
@@ -231,6 +254,8 @@ static int sanity(struct ctx *x, const char *scratch)
         const char *const *lists[] = {nft_list, tc_show, tc_filters};
         for (size_t i = 0; i < FL_ARRAY_SIZE(checks); i++) {
                 int s = checks[i].s, rv;
+                if (!s_on[s])
+                        continue;
                 const char *const *list = lists[checks[i].list];
                 if ((rv = setup(x, s)) < 0 || (rv = do_apply(x, s)) < 0)
                         return rv;
@@ -263,12 +288,22 @@ int main(int argc, char **argv)
                                              {"tc", required_argument, NULL, 't'},
                                              {"nft", required_argument, NULL, 'f'},
                                              {"netns", required_argument, NULL, 'N'},
+                                             {"only", required_argument, NULL, 'o'},
                                              {0}};
         const char *ifname = NULL, *dst = NULL, *netns = NULL;
         long count = DEFAULT_COUNT, port = 27310;
         int c;
-        while ((c = getopt_long(argc, argv, "i:d:n:p:t:f:N:", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "i:d:n:p:t:f:N:o:", opts, NULL)) != -1) {
                 switch (c) {
+                case 'o':
+                        if (parse_only(optarg) < 0) {
+                                fprintf(stderr,
+                                        "net_backend: --only %s: expected a comma-separated list "
+                                        "of fl-loss, exec-loss, fl-bw, exec-bw, exec-bwx, floor\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
                 case 'i':
                         ifname = optarg;
                         break;
@@ -298,7 +333,8 @@ int main(int argc, char **argv)
             strspn(dst, "0123456789.") != strlen(dst) || count < 1 || count > MAX_COUNT ||
             port < 1 || port > 65535) {
                 fprintf(stderr, "usage: net_backend --netns NAME --ifname IF --dst IPV4 "
-                                "[--count 1-100000] [--control-port N] [--tc PATH] [--nft PATH]\n");
+                                "[--count 1-100000] [--control-port N] [--tc PATH] [--nft PATH] "
+                                "[--only fl-loss,exec-loss,fl-bw,exec-bw,exec-bwx,floor]\n");
                 return 2;
         }
         if (!bench_in_netns(netns)) {
@@ -350,6 +386,8 @@ int main(int argc, char **argv)
         /* Side by side: every iteration runs every scenario once. */
         for (size_t i = 0; i < n + WARMUP && !bench_stop_requested; i++) {
                 for (int s = 0; s < S_N; s++) {
+                        if (!s_on[s])
+                                continue;
                         if ((rv = setup(&x, s)) < 0) {
                                 status = 4;
                                 goto out;
@@ -387,6 +425,8 @@ int main(int argc, char **argv)
                ifname, dst, n, WARMUP);
         struct bench_stats sa[S_N], sr[S_N], ss[S_N];
         for (int s = 0; s < S_N; s++) {
+                if (!s_on[s])
+                        continue;
                 bench_stats_compute(ap[s], n, &sa[s]);
                 bench_stats_compute(rv_[s], n, &sr[s]);
                 bench_stats_compute(sum[s], n, &ss[s]);
@@ -402,16 +442,20 @@ int main(int argc, char **argv)
                 bench_stats_print("  revert", &sr[s]);
                 bench_stats_print("  apply+revert", &ss[s]);
         }
-        printf("ratio exec/faultline (apply+revert): loss nft x3 p50 %.1fx p99 %.1fx; "
-               "bandwidth tc p50 %.1fx p99 %.1fx\n",
-               ss[S_EXEC_LOSS].p50_us / ss[S_FL_LOSS].p50_us,
-               ss[S_EXEC_LOSS].p99_us / ss[S_FL_LOSS].p99_us,
-               ss[S_EXEC_BW].p50_us / ss[S_FL_BW].p50_us,
-               ss[S_EXEC_BW].p99_us / ss[S_FL_BW].p99_us);
-        printf("ratio exec/faultline (apply+revert): bandwidth with the same exemptions "
-               "(ChaosBlade's tc sequence) p50 %.1fx p99 %.1fx\n",
-               ss[S_EXEC_BWX].p50_us / ss[S_FL_BW].p50_us,
-               ss[S_EXEC_BWX].p99_us / ss[S_FL_BW].p99_us);
+        static const struct {
+                int exec, fl;
+                const char *what;
+        } ratios[] = {{S_EXEC_LOSS, S_FL_LOSS, "loss vs nft x3"},
+                      {S_EXEC_BW, S_FL_BW, "bandwidth vs tc tbf (no exemptions)"},
+                      {S_EXEC_BWX, S_FL_BW,
+                       "bandwidth vs the same exemptions (ChaosBlade-style tc sequence)"}};
+        for (size_t i = 0; i < FL_ARRAY_SIZE(ratios); i++) {
+                int e = ratios[i].exec, f = ratios[i].fl;
+                if (s_on[e] && s_on[f])
+                        printf("ratio exec/faultline (apply+revert): %s p50 %.1fx p99 %.1fx\n",
+                               ratios[i].what, ss[e].p50_us / ss[f].p50_us,
+                               ss[e].p99_us / ss[f].p99_us);
+        }
 out:
         /* Leave nothing behind even when an iteration failed half-way
          * (the namespace goes away anyway when run from net_backend.sh). */

@@ -1062,13 +1062,18 @@ static void free_msgs(struct nl_msg **msgs, size_t n)
 
 int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err, size_t errlen)
 {
-        /* 1. The root, alone: it is what makes the interface ours. EXCL
-         * refuses our own root (one qdisc fault per interface); without
-         * replace_root, the kernel refuses any root but its own default
-         * one, so a root that appeared after prepare looked is never
-         * replaced unsnapshotted. */
+        /* One batch: the root, then class, netem and filters. The root is
+         * what makes the interface ours: EXCL refuses our own root (one
+         * qdisc fault per interface); without replace_root, the kernel
+         * refuses any root but its own default one, so a root that
+         * appeared after prepare looked is never replaced unsnapshotted.
+         * The kernel handles the requests in order: when the root is
+         * refused, everything below it fails too (no qdisc fa17: to hang
+         * it on) unless a faultline root was already there, which prepare
+         * refuses and the agent's single thread keeps so. */
+        struct nl_msg *msgs[MAX_BATCH] = {NULL};
+        size_t n = 0;
         struct rtnl_qdisc *q = rtnl_qdisc_alloc();
-        struct nl_msg *m = NULL;
         if (!q)
                 return -ENOMEM;
         rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
@@ -1081,30 +1086,23 @@ int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err
                 rv = rtnl_htb_set_defcls(q, s->default_class ? TC_H_MIN(AGENT_QDISC_CLASS) : 0);
         if (rv >= 0)
                 rv = rtnl_qdisc_build_add_request(
-                    q, NLM_F_CREATE | NLM_F_EXCL | (s->replace_root ? NLM_F_REPLACE : 0), &m);
+                    q, NLM_F_CREATE | NLM_F_EXCL | (s->replace_root ? NLM_F_REPLACE : 0),
+                    &msgs[n++]);
         rtnl_qdisc_put(q);
-        if (rv < 0)
+        if (rv < 0) {
+                free_msgs(msgs, n);
                 return nl_fail(rv, "building the htb root request", err, errlen);
-        rv = rt_one(m, NULL, NULL, "installing the htb root", err, errlen);
-        if (rv == -EEXIST) {
-                snprintf(err, errlen,
-                         "interface's root qdisc is taken: a faultline qdisc fault's, or one "
-                         "installed since the fault was prepared");
-                return rv;
         }
-        if (rv < 0)
-                return rv == -ENOENT ? -ENODEV : rv;
 
-        /* 2. Everything below it in one batch. Line rate when no bandwidth
-         * is asked: 10 Gbit/s is beyond what a shaped test path carries,
-         * so only netem acts. */
-        struct nl_msg *msgs[MAX_BATCH] = {NULL};
-        size_t n = 0;
+        /* Line rate when no bandwidth is asked: 10 Gbit/s is beyond what a
+         * shaped test path carries, so only netem acts. */
         uint64_t bytes = (s->rate_bps ? s->rate_bps : 10000000000ull) / 8;
         uint32_t burst = s->burst ? s->burst : (uint32_t)(bytes / 250 > 1600 ? bytes / 250 : 1600);
         struct rtnl_class *c = rtnl_class_alloc();
-        if (!c)
+        if (!c) {
+                free_msgs(msgs, n);
                 return -ENOMEM;
+        }
         rtnl_tc_set_ifindex(TC_CAST(c), ifindex);
         rtnl_tc_set_parent(TC_CAST(c), ROOT_HANDLE);
         rtnl_tc_set_handle(TC_CAST(c), AGENT_QDISC_CLASS);
@@ -1135,8 +1133,24 @@ int agent_qdisc_install(int ifindex, const struct agent_qdisc_spec *s, char *err
                 free_msgs(msgs, n);
                 return rv;
         }
-        return rt_xfer(msgs, n, NULL, NULL, NULL, "adding the htb class, netem and filters", err,
-                       errlen);
+        int errs[MAX_BATCH];
+        char e2[256];
+        rv = rt_xfer(msgs, n, NULL, NULL, errs, "installing the htb root, class, netem and filters",
+                     e2, sizeof(e2));
+        if (rv == 0)
+                return 0;
+        if (errs[0] == -EEXIST) {
+                snprintf(err, errlen,
+                         "interface's root qdisc is taken: a faultline qdisc fault's, or one "
+                         "installed since the fault was prepared");
+                return -EEXIST;
+        }
+        if (errs[0] == -ENOENT || errs[0] == -ENODEV) {
+                snprintf(err, errlen, "%s", e2);
+                return -ENODEV;
+        }
+        snprintf(err, errlen, "%s", e2);
+        return rv;
 }
 
 struct verify_ctx {

@@ -207,7 +207,7 @@ static int delay_prepare(struct agent_fault *f, char *err, size_t errlen)
                 char bp[40] = "";
                 if (p->busy_poll_us)
                         snprintf(bp, sizeof(bp), " busy-poll=%uus", p->busy_poll_us);
-                snprintf(f->target, sizeof(f->target), "%.200s delay=%uus jitter=%uus%s%s", desc,
+                snprintf(f->target, sizeof(f->target), "%.160s delay=%uus jitter=%uus%s%s", desc,
                          q->spec.netem.delay_us, q->spec.netem.jitter_us, bp,
                          agent_nfq_use_xt() ? " (xt NFQUEUE)" : "");
                 snprintf(f->backend, sizeof(f->backend), "nfqueue");

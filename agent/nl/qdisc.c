@@ -715,6 +715,17 @@ static void fixup_u32(unsigned char *payload, size_t len)
         }
 }
 
+static int send_msg(int type, const unsigned char *payload, size_t len, const char *what, char *err,
+                    size_t errlen)
+{
+        struct nl_msg *m = nlmsg_alloc_simple(type, NLM_F_CREATE | NLM_F_EXCL);
+        if (m && nlmsg_append(m, (void *)payload, len, NLMSG_ALIGNTO) < 0) {
+                nlmsg_free(m);
+                m = NULL;
+        }
+        return rt_one(m, NULL, NULL, what, err, errlen);
+}
+
 static int send_raw(int type, unsigned char *payload, size_t len, char *err, size_t errlen)
 {
         if (type == RTM_NEWQDISC)
@@ -722,70 +733,236 @@ static int send_raw(int type, unsigned char *payload, size_t len, char *err, siz
         if (type == RTM_NEWTFILTER) {
                 /* A dump reports each classifier instance (priority) once
                  * with handle 0, before its filters: the first filter
-                 * replayed creates the instance. */
+                 * replayed creates the instance (u32 instances are made
+                 * by u32_renumber, in their original order). */
                 if (len >= sizeof(struct tcmsg) && ((struct tcmsg *)payload)->tcm_handle == 0)
                         return 0;
                 fixup_u32(payload, len);
         }
-        struct nl_msg *m = nlmsg_alloc_simple(type, NLM_F_CREATE | NLM_F_EXCL);
-        if (m && nlmsg_append(m, (void *)payload, len, NLMSG_ALIGNTO) < 0) {
-                nlmsg_free(m);
-                m = NULL;
-        }
-        return rt_one(m, NULL, NULL, "restoring the interface's previous qdiscs", err, errlen);
+        return send_msg(type, payload, len, "restoring the interface's previous qdiscs", err,
+                        errlen);
 }
 
-/* Where a snapshot entry goes in a replay sweep: qdiscs, classes, filters,
- * then u32 hash tables. A u32 filter instance is created by the first
- * filter replayed at its priority, with a root hash table numbered from a
- * counter shared by every u32 instance of the qdisc; replaying that root
- * table first would create the instance, fail (it exists), destroy it and
- * shift every later number. So nodes go first (their instance and root
- * table come back in the original order), other tables after them, and
- * nodes that live in those tables on the next sweep. */
-static int replay_rank(int type, const unsigned char *payload, size_t len)
+/* ---- u32 hash-table numbers ------------------------------------------------
+ *
+ * Every u32 instance (one per parent, chain, priority and protocol) has a
+ * root hash table, and a table made without a handle gets one too: the
+ * kernel numbers both from one counter per qdisc, 800: for the qdisc's
+ * first instance, then 801:, 802:, ... in creation order, never reusing a
+ * number it handed out while the qdisc lives. Those numbers are what a
+ * user's scripts name (`ht 801::`) and what link keys point at, so a
+ * restore must hand them out again in the same order, holes included:
+ * instances and auto-numbered tables are created in ascending number, and
+ * a number nobody holds any more is taken by a throw-away table (or, for
+ * 800:, a throw-away instance) that is deleted right after. */
+
+struct u32_ent {
+        bool is_u32, has_chain;
+        int ifindex;
+        uint32_t parent, info, chain, handle;
+};
+
+static struct u32_ent u32_parse(int type, const unsigned char *p, size_t len)
+{
+        struct u32_ent e = {.is_u32 = false};
+        if (type != RTM_NEWTFILTER || len < NLMSG_ALIGN(sizeof(struct tcmsg)))
+                return e;
+        const struct tcmsg *t = (const struct tcmsg *)p;
+        e.ifindex = t->tcm_ifindex;
+        e.parent = t->tcm_parent;
+        e.info = t->tcm_info;
+        e.handle = t->tcm_handle;
+        size_t off = NLMSG_ALIGN(sizeof(struct tcmsg));
+        while (off + sizeof(struct nlattr) <= len) {
+                const struct nlattr *a = (const struct nlattr *)(p + off);
+                if (a->nla_len < sizeof(*a) || off + a->nla_len > len)
+                        break;
+                if (a->nla_type == TCA_KIND && a->nla_len >= NLA_HDRLEN + 4 &&
+                    memcmp((const char *)a + NLA_HDRLEN, "u32", 4) == 0)
+                        e.is_u32 = true;
+                if (a->nla_type == TCA_CHAIN && a->nla_len >= NLA_HDRLEN + 4) {
+                        memcpy(&e.chain, (const char *)a + NLA_HDRLEN, 4);
+                        e.has_chain = true;
+                }
+                off += NLA_ALIGN(a->nla_len);
+        }
+        return e;
+}
+
+/* A hash table (not a key node), numbered by the kernel (8xx:). */
+static bool u32_is_table(const struct u32_ent *e)
+{
+        return e->is_u32 && e->handle && (e->handle & 0xfffff) == 0;
+}
+
+static bool u32_same_instance(const struct u32_ent *a, const struct u32_ent *b)
+{
+        return a->parent == b->parent && a->info == b->info && a->chain == b->chain;
+}
+
+/* A u32 request for an instance: handle 0 and no options make the bare
+ * instance; a handle names a table or node to delete. */
+static struct nl_msg *u32_msg_for(int type, int flags, const struct u32_ent *e, uint32_t parent,
+                                  uint32_t info, uint32_t handle)
+{
+        struct nl_msg *m = tc_msg(type, flags, e->ifindex, parent, handle, info);
+        if (m && (nla_put_string(m, TCA_KIND, "u32") < 0 ||
+                  (e->has_chain && nla_put_u32(m, TCA_CHAIN, e->chain) < 0))) {
+                nlmsg_free(m);
+                return NULL;
+        }
+        return m;
+}
+
+/* Take number `id` with a throw-away table in the instance `in`. */
+static int u32_burn(const struct u32_ent *in, uint32_t id, char *err, size_t errlen)
+{
+        struct nl_msg *m =
+            u32_msg_for(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, in, in->parent, in->info, 0);
+        struct nlattr *o = m ? nla_nest_start(m, TCA_OPTIONS) : NULL;
+        if (!o || nla_put_u32(m, TCA_U32_DIVISOR, 1) < 0) {
+                nlmsg_free(m);
+                return -ENOMEM;
+        }
+        nla_nest_end(m, o);
+        int rv = rt_one(m, NULL, NULL, "restoring u32 table numbers", err, errlen);
+        if (rv < 0)
+                return rv;
+        return rt_one(u32_msg_for(RTM_DELTFILTER, 0, in, in->parent, in->info, id << 20), NULL,
+                      NULL, "restoring u32 table numbers", err, errlen);
+}
+
+#define U32_MAX_HOLES 256
+
+/* Make the u32 instances and auto-numbered tables of the qdisc `major`
+ * in number order; marks what it replayed done. Failures are left to the
+ * sweeps (which then create instances in dump order, as before). */
+static void u32_renumber_qdisc(size_t n, unsigned char **buf, const size_t *len, const int *type,
+                               const struct u32_ent *ent, bool *done, uint32_t major)
+{
+        char e2[256];
+        uint32_t max_id = 0;
+        size_t autos = 0;
+        for (size_t i = 0; i < n; i++)
+                if (u32_is_table(&ent[i]) && (ent[i].handle & 0x80000000u) &&
+                    TC_H_MAJ(ent[i].parent) == major) {
+                        autos++;
+                        if ((ent[i].handle >> 20) > max_id)
+                                max_id = ent[i].handle >> 20;
+                }
+        if (!autos || max_id + 1 - 0x800 > autos + U32_MAX_HOLES)
+                return;
+        struct u32_ent dummy = {.is_u32 = false};
+        const struct u32_ent *any = NULL; /* an instance made so far */
+        for (uint32_t id = 0x800; id <= max_id; id++) {
+                size_t hit = n;
+                for (size_t i = 0; i < n && hit == n; i++)
+                        if (u32_is_table(&ent[i]) && ent[i].handle >> 20 == id &&
+                            TC_H_MAJ(ent[i].parent) == major)
+                                hit = i;
+                if (hit == n) {
+                        /* A number nobody holds now. 800: goes with the
+                         * qdisc's first instance: a throw-away one. */
+                        if (id == 0x800) {
+                                uint16_t prio = 0xfff0;
+                                for (size_t i = 0; i < n; i++)
+                                        if (ent[i].is_u32 && TC_H_MAJ(ent[i].parent) == major &&
+                                            TC_H_MAJ(ent[i].info) >> 16 >= prio)
+                                                prio =
+                                                    (uint16_t)((TC_H_MAJ(ent[i].info) >> 16) - 1);
+                                for (size_t i = 0; i < n && !dummy.is_u32; i++)
+                                        if (ent[i].is_u32 && TC_H_MAJ(ent[i].parent) == major) {
+                                                dummy = ent[i];
+                                                dummy.parent = major;
+                                                dummy.has_chain = false;
+                                                dummy.chain = 0;
+                                                dummy.info = TC_H_MAKE((uint32_t)prio << 16,
+                                                                       htons(ETH_P_ALL));
+                                        }
+                                if (rt_one(u32_msg_for(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL,
+                                                       &dummy, dummy.parent, dummy.info, 0),
+                                           NULL, NULL, "restoring u32 table numbers", e2,
+                                           sizeof(e2)) < 0)
+                                        return;
+                                any = &dummy;
+                        } else if (!any || u32_burn(any, id, e2, sizeof(e2)) < 0) {
+                                break;
+                        }
+                        continue;
+                }
+                /* The root is the instance's last table in the dump (the
+                 * kernel lists tables newest first). */
+                bool root = true;
+                for (size_t j = hit + 1; j < n && root; j++)
+                        if (u32_is_table(&ent[j]) && u32_same_instance(&ent[j], &ent[hit]))
+                                root = false;
+                int rv;
+                if (root) {
+                        rv = rt_one(u32_msg_for(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL,
+                                                &ent[hit], ent[hit].parent, ent[hit].info, 0),
+                                    NULL, NULL, "restoring a u32 instance", e2, sizeof(e2));
+                } else {
+                        /* Made without a handle, as it first was: the
+                         * kernel gives it `id` again. */
+                        ((struct tcmsg *)buf[hit])->tcm_handle = 0;
+                        fixup_u32(buf[hit], len[hit]);
+                        rv = send_msg(type[hit], buf[hit], len[hit], "restoring a u32 table", e2,
+                                      sizeof(e2));
+                        ((struct tcmsg *)buf[hit])->tcm_handle = ent[hit].handle;
+                }
+                if (rv < 0)
+                        break;
+                if (!any || any == &dummy)
+                        any = dummy.is_u32 ? &dummy : &ent[hit];
+                /* The same table may be dumped under more than one parent. */
+                for (size_t i = 0; i < n; i++)
+                        if (u32_is_table(&ent[i]) && ent[i].handle == ent[hit].handle &&
+                            TC_H_MAJ(ent[i].parent) == major)
+                                done[i] = true;
+        }
+        if (dummy.is_u32)
+                rt_one(u32_msg_for(RTM_DELTFILTER, 0, &dummy, dummy.parent, dummy.info, 0), NULL,
+                       NULL, "restoring u32 table numbers", e2, sizeof(e2));
+}
+
+/* Where a snapshot entry goes in a replay sweep: qdiscs, classes, filters
+ * and u32 tables, then u32 key nodes (which may link to those tables). */
+static int replay_rank(int type, const struct u32_ent *e)
 {
         if (type == RTM_NEWQDISC)
                 return 0;
         if (type == RTM_NEWTCLASS)
                 return 1;
-        if (len < NLMSG_ALIGN(sizeof(struct tcmsg)))
-                return 2;
-        uint32_t handle = ((const struct tcmsg *)payload)->tcm_handle;
-        size_t off = NLMSG_ALIGN(sizeof(struct tcmsg));
-        while (off + sizeof(struct nlattr) <= len) {
-                const struct nlattr *a = (const struct nlattr *)(payload + off);
-                if (a->nla_len < sizeof(*a) || off + a->nla_len > len)
-                        break;
-                if (a->nla_type == TCA_KIND && a->nla_len >= NLA_HDRLEN + 4 &&
-                    memcmp((const char *)a + NLA_HDRLEN, "u32", 4) == 0)
-                        return handle && !TC_U32_NODE(handle) ? 3 : 2;
-                off += NLA_ALIGN(a->nla_len);
-        }
-        return 2;
+        return e->is_u32 && e->handle && !u32_is_table(e) ? 3 : 2;
 }
 
 /* Replay in sweeps, each in replay_rank order: a child needs its parent
  * first (a leaf qdisc its class, a filter its qdisc or class) and the dump
- * order does not promise that. Stops when a sweep makes no progress. */
+ * order does not promise that. Stops when a sweep makes no progress. u32
+ * instances and numbered tables are made between the qdisc/class sweeps
+ * and the filter sweeps (u32_renumber_qdisc). */
 static int replay(json_t *snap, char *err, size_t errlen)
 {
         size_t n = json_array_size(snap);
         _cleanup_free_ bool *done = calloc(n + 1, sizeof(bool));
         _cleanup_free_ int *rank = calloc(n + 1, sizeof(int));
-        if (!done || !rank)
+        _cleanup_free_ int *type = calloc(n + 1, sizeof(int));
+        _cleanup_free_ size_t *len = calloc(n + 1, sizeof(size_t));
+        _cleanup_free_ unsigned char **buf = calloc(n + 1, sizeof(*buf));
+        _cleanup_free_ struct u32_ent *ent = calloc(n + 1, sizeof(*ent));
+        if (!done || !rank || !type || !len || !buf || !ent)
                 return -ENOMEM;
         int last_err = 0;
         char last_msg[256] = "", malformed_msg[128] = "";
         bool malformed = false;
         for (size_t i = 0; i < n; i++) {
                 json_t *e = json_array_get(snap, i);
-                _cleanup_free_ unsigned char *buf = NULL;
-                size_t len = 0;
                 const char *msg = json_string_value(json_object_get(e, "msg"));
-                int type = (int)json_integer_value(json_object_get(e, "type"));
-                if (!msg || b64_decode(msg, &buf, &len) < 0 ||
-                    (type != RTM_NEWQDISC && type != RTM_NEWTCLASS && type != RTM_NEWTFILTER)) {
+                type[i] = (int)json_integer_value(json_object_get(e, "type"));
+                if (!msg || b64_decode(msg, &buf[i], &len[i]) < 0 ||
+                    (type[i] != RTM_NEWQDISC && type[i] != RTM_NEWTCLASS &&
+                     type[i] != RTM_NEWTFILTER) ||
+                    (type[i] == RTM_NEWTFILTER && len[i] < NLMSG_ALIGN(sizeof(struct tcmsg)))) {
                         done[i] = malformed = true;
                         snprintf(malformed_msg, sizeof(malformed_msg),
                                  "restoring the interface's previous qdiscs: snapshot entry %zu "
@@ -793,28 +970,40 @@ static int replay(json_t *snap, char *err, size_t errlen)
                                  i);
                         continue;
                 }
-                rank[i] = replay_rank(type, buf, len);
+                ent[i] = u32_parse(type[i], buf[i], len[i]);
+                rank[i] = replay_rank(type[i], &ent[i]);
         }
-        for (bool progress = true; progress;) {
-                progress = false;
-                for (int r = 0; r < 4; r++)
-                        for (size_t i = 0; i < n; i++) {
-                                if (done[i] || rank[i] != r)
-                                        continue;
-                                json_t *e = json_array_get(snap, i);
-                                _cleanup_free_ unsigned char *buf = NULL;
-                                size_t len = 0;
-                                if (b64_decode(json_string_value(json_object_get(e, "msg")), &buf,
-                                               &len) < 0)
-                                        continue;
-                                int type = (int)json_integer_value(json_object_get(e, "type"));
-                                int rv = send_raw(type, buf, len, last_msg, sizeof(last_msg));
-                                if (rv >= 0 || rv == -EEXIST)
-                                        done[i] = progress = true;
-                                else
-                                        last_err = rv;
-                        }
+        for (int phase = 0; phase < 2; phase++) {
+                if (phase == 1)
+                        for (size_t i = 0; i < n; i++)
+                                if (!done[i] && u32_is_table(&ent[i])) {
+                                        bool first = true;
+                                        for (size_t j = 0; j < i && first; j++)
+                                                if (u32_is_table(&ent[j]) &&
+                                                    TC_H_MAJ(ent[j].parent) ==
+                                                        TC_H_MAJ(ent[i].parent))
+                                                        first = false;
+                                        if (first)
+                                                u32_renumber_qdisc(n, buf, len, type, ent, done,
+                                                                   TC_H_MAJ(ent[i].parent));
+                                }
+                for (bool progress = true; progress;) {
+                        progress = false;
+                        for (int r = 0; r < (phase ? 4 : 2); r++)
+                                for (size_t i = 0; i < n; i++) {
+                                        if (done[i] || rank[i] != r)
+                                                continue;
+                                        int rv = send_raw(type[i], buf[i], len[i], last_msg,
+                                                          sizeof(last_msg));
+                                        if (rv >= 0 || rv == -EEXIST)
+                                                done[i] = progress = true;
+                                        else
+                                                last_err = rv;
+                                }
+                }
         }
+        for (size_t i = 0; i < n; i++)
+                free(buf[i]);
         for (size_t i = 0; i < n; i++)
                 if (!done[i]) {
                         snprintf(err, errlen, "%s",

@@ -135,22 +135,33 @@ same_qdiscs || fail "qdisc not restored after crash: [$(qdiscs)] vs [$before]"
 pass "SIGKILL + restart: nftables rules gone, foreign htb root restored"
 
 # --- a forced fault over a full foreign tree: restored exactly -----------
-# Classes, a leaf qdisc, u32 filters at two priorities and families on the
-# root and one on a class: the snapshot (raw dump) must bring every one of
+# Classes, a leaf qdisc, u32 filters at several priorities and families on
+# the root and on classes: the snapshot (raw dump) must bring every one of
 # them back, u32 hash-table numbers included.
 in_h1 tc qdisc del dev eth0 root
 in_h1 tc qdisc add dev eth0 root handle 1: htb default 1
 in_h1 tc class add dev eth0 parent 1: classid 1:1 htb rate 500mbit
 in_h1 tc class add dev eth0 parent 1: classid 1:2 htb rate 300mbit
 in_h1 tc qdisc add dev eth0 parent 1:2 handle 20: pfifo limit 50
+# u32 numbers root and handle-less hash tables 800:, 801:, ... per qdisc
+# in creation order, never reusing one: made here out of priority order,
+# with a hole (803:, deleted), an auto-numbered table (806:) and a hashing
+# filter on a class whose root table (804:) holds nothing but the link.
+in_h1 tc filter add dev eth0 parent 1: protocol ipv6 prio 7 u32 match ip6 dst fd00::1/128 flowid 1:2
 in_h1 tc filter add dev eth0 parent 1: protocol ip prio 5 u32 match ip dst 10.231.1.7/32 flowid 1:1
 in_h1 tc filter add dev eth0 parent 1: protocol ip prio 5 u32 match ip dst 10.231.1.9/32 flowid 1:2
-in_h1 tc filter add dev eth0 parent 1: protocol ipv6 prio 7 u32 match ip6 dst fd00::1/128 flowid 1:2
 in_h1 tc filter add dev eth0 parent 1:1 protocol ip prio 6 u32 match ip dst 10.231.1.8/32 flowid 1:1
-tree() { qdiscs; in_h1 tc -d class show dev eth0; in_h1 tc -d filter show dev eth0; in_h1 tc -d filter show dev eth0 parent 1:1; }
+in_h1 tc filter add dev eth0 parent 1: protocol ip prio 9 u32 match ip dst 10.231.1.6/32 flowid 1:1
+in_h1 tc filter del dev eth0 parent 1: protocol ip prio 9
+in_h1 tc filter add dev eth0 parent 1:2 prio 8 handle 2: protocol ip u32 divisor 256
+in_h1 tc filter add dev eth0 parent 1:2 prio 8 protocol ip u32 ht 804:: match ip dst 10.231.1.0/24 hashkey mask 0x000000ff at 16 link 2:
+in_h1 tc filter add dev eth0 parent 1:2 prio 8 protocol ip u32 ht 2:7: match ip dst 10.231.1.7/32 flowid 1:2
+in_h1 tc filter add dev eth0 parent 1: prio 4 protocol ip u32 divisor 16
+in_h1 tc filter show dev eth0 | grep -q "pref 4 u32 chain 0 fh 806: ht divisor 16" || fail "fixture: u32 numbering is not what this test assumes: $(in_h1 tc filter show dev eth0)"
+tree() { qdiscs; in_h1 tc -d class show dev eth0; in_h1 tc -d filter show dev eth0; in_h1 tc -d filter show dev eth0 parent 1:1; in_h1 tc -d filter show dev eth0 parent 1:2; }
 tbefore=$(tree)
 out=$(t_fl inject h1 net-bandwidth rate=8mbit interface=eth0 force=true --duration 2s 2>&1) || fail "forced fault over a foreign tree: $out"
 same_tree() { [ "$(tree)" = "$tbefore" ]; }
 t_wait_for 10 same_tree || { diff <(echo "$tbefore") <(tree); fail "foreign tree not restored exactly"; }
-pass "forced net-bandwidth over a foreign htb tree (classes, leaf qdisc, u32 filters): restored exactly"
+pass "forced net-bandwidth over a foreign htb tree (classes, leaf qdisc, u32 filters and hash tables, their numbers and holes): restored exactly"
 in_h1 tc qdisc del dev eth0 root

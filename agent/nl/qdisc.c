@@ -941,7 +941,7 @@ static int replay_rank(int type, const struct u32_ent *e)
  * order does not promise that. Stops when a sweep makes no progress. u32
  * instances and numbered tables are made between the qdisc/class sweeps
  * and the filter sweeps (u32_renumber_qdisc). */
-static int replay(json_t *snap, char *err, size_t errlen)
+static int replay(json_t *snap, int ifindex, char *err, size_t errlen)
 {
         size_t n = json_array_size(snap);
         _cleanup_free_ bool *done = calloc(n + 1, sizeof(bool));
@@ -962,7 +962,7 @@ static int replay(json_t *snap, char *err, size_t errlen)
                 if (!msg || b64_decode(msg, &buf[i], &len[i]) < 0 ||
                     (type[i] != RTM_NEWQDISC && type[i] != RTM_NEWTCLASS &&
                      type[i] != RTM_NEWTFILTER) ||
-                    (type[i] == RTM_NEWTFILTER && len[i] < NLMSG_ALIGN(sizeof(struct tcmsg)))) {
+                    len[i] < NLMSG_ALIGN(sizeof(struct tcmsg))) {
                         done[i] = malformed = true;
                         snprintf(malformed_msg, sizeof(malformed_msg),
                                  "restoring the interface's previous qdiscs: snapshot entry %zu "
@@ -973,6 +973,20 @@ static int replay(json_t *snap, char *err, size_t errlen)
                 ent[i] = u32_parse(type[i], buf[i], len[i]);
                 rank[i] = replay_rank(type[i], &ent[i]);
         }
+        /* An interface deleted and made again under the same name (a
+         * container restarted) has a new index and a configuration of its
+         * own maker's: the snapshot belonged to the old one. */
+        for (size_t i = 0; i < n; i++)
+                if (!done[i] && ((const struct tcmsg *)buf[i])->tcm_ifindex != ifindex) {
+                        fl_log(LOG_NOTICE,
+                               "interface index %d is not the snapshot's %d: the interface was "
+                               "replaced since the fault began; its old qdiscs are not restored "
+                               "onto the new one",
+                               ifindex, ((const struct tcmsg *)buf[i])->tcm_ifindex);
+                        for (size_t j = 0; j < n; j++)
+                                free(buf[j]);
+                        return 0;
+                }
         for (int phase = 0; phase < 2; phase++) {
                 if (phase == 1)
                         for (size_t i = 0; i < n; i++)
@@ -1515,7 +1529,7 @@ int agent_qdisc_remove(int ifindex, json_t *snapshot, char *err, size_t errlen)
                 if (!is_default)
                         return 0;
         }
-        return have_snap ? replay(snapshot, err, errlen) : 0;
+        return have_snap ? replay(snapshot, ifindex, err, errlen) : 0;
 }
 
 /* Probe in a throw-away network namespace so nothing on the host moves. */

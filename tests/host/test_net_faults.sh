@@ -165,3 +165,27 @@ same_tree() { [ "$(tree)" = "$tbefore" ]; }
 t_wait_for 10 same_tree || { diff <(echo "$tbefore") <(tree); fail "foreign tree not restored exactly"; }
 pass "forced net-bandwidth over a foreign htb tree (classes, leaf qdisc, u32 filters and hash tables, their numbers and holes): restored exactly"
 in_h1 tc qdisc del dev eth0 root
+
+# --- the interface replaced while a forced fault holds it -------------------
+# Deleted and made again under the same name (a container restarted): the
+# new interface has a new index and nobody's tree; the snapshot belonged to
+# the old one and is not replayed onto it, and the revert still completes.
+in_h1 ip link add fx0 type veth peer name fx1
+in_h1 ip link set fx0 up
+in_h1 tc qdisc add dev fx0 root handle 1: tbf rate 1gbit burst 1mb latency 50ms
+t_bg "$OPS" fx0 "$FAULTLINE" -i "$T_TMP/inventory.yaml" inject h1 net-bandwidth rate=8mbit interface=fx0 force=true --duration 3s
+t_wait_for 5 grep -q applied "$T_TMP/fx0.log" || fail "forced fault on fx0: $(cat "$T_TMP/fx0.log")"
+in_h1 ip link del fx0
+in_h1 ip link add fx0 type veth peer name fx1
+in_h1 ip link set fx0 up
+fresh=$(in_h1 tc qdisc show dev fx0)
+wait "$T_LAST_PID" 2>/dev/null || true
+replaced_logged() { grep -q "was replaced since the fault began" "$T_TMP"/agent1*.log; }
+t_wait_for 10 replaced_logged || fail "no notice of the replaced interface: $(tail -5 "$T_TMP"/agent1b.log)"
+sleep 0.5
+[ "$(in_h1 tc qdisc show dev fx0)" = "$fresh" ] || fail "the new fx0's qdiscs were touched: $(in_h1 tc qdisc show dev fx0)"
+out=$(t_fl status 2>&1)
+echo "$out" | grep -q "f-" && fail "fault still listed after its revert: $out"
+grep -q "revert.*failed" "$T_TMP"/agent1b.log && fail "revert failed: $(grep 'revert.*failed' "$T_TMP"/agent1b.log | head -2)"
+in_h1 ip link del fx0
+pass "interface replaced under a forced fault: old snapshot not replayed onto the new one, revert completed"

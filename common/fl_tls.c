@@ -279,7 +279,13 @@ static int tls_err_to_nng(int rv)
         case MBEDTLS_ERR_SSL_TIMEOUT:
                 return NNG_ETIMEDOUT;
         case MBEDTLS_ERR_SSL_CONN_EOF:
-                return NNG_ECLOSED;
+                /* The peer hung up mid-handshake. Not NNG_ECLOSED: nng
+                 * 1.5 (issue #1518, fixed in 1.6) takes that from a
+                 * negotiating pipe for "the listener/dialer was closed"
+                 * and stops accepting (or redialing) for good, so one
+                 * client that exits mid-handshake would leave the agent
+                 * deaf. A reset is retried at once. */
+                return NNG_ECONNRESET;
         default:
                 return NNG_ECRYPTO;
         }

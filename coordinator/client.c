@@ -167,11 +167,20 @@ struct coord_lease {
 static void renew_all(struct coord_lease *l)
 {
         pthread_mutex_lock(&l->lock);
-        size_t n = l->n_targets;
+        size_t n = l->n_targets, m = 0;
         _cleanup_free_ struct fl_conn **conns = calloc(n ? n : 1, sizeof(*conns));
-        for (size_t i = 0; conns && i < n; i++)
-                conns[i] = l->targets[i].conn;
+        for (size_t i = 0; conns && i < n; i++) {
+                /* Opened at the first renewal, not when the target is
+                 * added: a command that ends sooner (a refused apply, say)
+                 * then never opens, and never closes mid-handshake, a
+                 * second connection (which nng 1.5 agents took badly:
+                 * docs/adr/0010). */
+                if (!l->targets[i].conn && open_by_url(l->targets[i].url, &l->targets[i].conn) < 0)
+                        continue;
+                conns[m++] = l->targets[i].conn;
+        }
         pthread_mutex_unlock(&l->lock);
+        n = m;
         if (!conns || n == 0)
                 return;
 
@@ -272,8 +281,8 @@ int coord_lease_add(struct coord_lease *l, const char *url)
         }
         struct lease_target *t = &l->targets[l->n_targets];
         snprintf(t->url, sizeof(t->url), "%s", url);
-        if ((rv = open_by_url(url, &t->conn)) == 0)
-                l->n_targets++;
+        t->conn = NULL; /* opened by the first renewal */
+        l->n_targets++;
 out:
         pthread_mutex_unlock(&l->lock);
         return rv;

@@ -852,6 +852,17 @@ static void u32_renumber_qdisc(size_t n, unsigned char **buf, const size_t *len,
                 }
         if (!autos || max_id + 1 - 0x800 > autos + U32_MAX_HOLES)
                 return;
+        /* Instances at one priority on the qdisc and on its classes list
+         * each other's tables too (the kernel walks the qdisc's tables by
+         * priority only): whose root a table is cannot be read from the
+         * dump. Leave those trees to the sweeps (nodes first, which make
+         * their instances in dump order). */
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = i + 1; j < n && u32_is_table(&ent[i]); j++)
+                        if (u32_is_table(&ent[j]) && ent[j].handle == ent[i].handle &&
+                            TC_H_MAJ(ent[i].parent) == major && TC_H_MAJ(ent[j].parent) == major &&
+                            !u32_same_instance(&ent[i], &ent[j]))
+                                return;
         struct u32_ent dummy = {.is_u32 = false};
         const struct u32_ent *any = NULL; /* an instance made so far */
         for (uint32_t id = 0x800; id <= max_id; id++) {
@@ -925,15 +936,19 @@ static void u32_renumber_qdisc(size_t n, unsigned char **buf, const size_t *len,
                        NULL, "restoring u32 table numbers", e2, sizeof(e2));
 }
 
-/* Where a snapshot entry goes in a replay sweep: qdiscs, classes, filters
- * and u32 tables, then u32 key nodes (which may link to those tables). */
+/* Where a snapshot entry goes in a replay sweep: qdiscs, classes,
+ * filters, then u32 hash tables. Where u32_renumber_qdisc could not make
+ * the instances, the first node replayed at a priority makes its
+ * instance and root table (so they come back in dump order), and a node
+ * that links to, or lives in, a table made later fails and is retried on
+ * the next sweep. */
 static int replay_rank(int type, const struct u32_ent *e)
 {
         if (type == RTM_NEWQDISC)
                 return 0;
         if (type == RTM_NEWTCLASS)
                 return 1;
-        return e->is_u32 && e->handle && !u32_is_table(e) ? 3 : 2;
+        return u32_is_table(e) ? 3 : 2;
 }
 
 /* Replay in sweeps, each in replay_rank order: a child needs its parent

@@ -165,6 +165,20 @@ same_tree() { [ "$(tree)" = "$tbefore" ]; }
 t_wait_for 10 same_tree || { diff <(echo "$tbefore") <(tree); fail "foreign tree not restored exactly"; }
 pass "forced net-bandwidth over a foreign htb tree (classes, leaf qdisc, u32 filters and hash tables, their numbers and holes): restored exactly"
 in_h1 tc qdisc del dev eth0 root
+# One priority on the qdisc and on a class: each instance lists the other's
+# tables too (the kernel walks a qdisc's u32 tables by priority), so whose
+# root a table is cannot be read from the dump; the replay makes those
+# instances in dump order, which restores this tree exactly too.
+in_h1 tc qdisc add dev eth0 root handle 1: htb default 1
+in_h1 tc class add dev eth0 parent 1: classid 1:1 htb rate 500mbit
+in_h1 tc filter add dev eth0 parent 1: prio 5 protocol ip u32 match ip dst 10.231.1.7/32 flowid 1:1
+in_h1 tc filter add dev eth0 parent 1:1 prio 5 protocol ip u32 match ip dst 10.231.1.8/32 flowid 1:1
+tree() { qdiscs; in_h1 tc -d class show dev eth0; in_h1 tc -d filter show dev eth0; in_h1 tc -d filter show dev eth0 parent 1:1; }
+tbefore=$(tree)
+out=$(t_fl inject h1 net-bandwidth rate=8mbit interface=eth0 force=true --duration 2s 2>&1) || fail "forced fault over a same-priority tree: $out"
+t_wait_for 10 same_tree || { diff <(echo "$tbefore") <(tree); fail "same-priority u32 tree not restored exactly"; }
+pass "forced net-bandwidth over u32 instances sharing a priority on the qdisc and a class: restored exactly"
+in_h1 tc qdisc del dev eth0 root
 
 # --- the interface replaced while a forced fault holds it -------------------
 # Deleted and made again under the same name (a container restarted): the

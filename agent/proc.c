@@ -254,6 +254,11 @@ int agent_proc_selector_init(struct agent_proc_selector *sel, const char *key, c
                         snprintf(err, errlen, "cmdline= must not be empty");
                         return -EINVAL;
                 }
+                char cx[128];
+                if (fl_regex_check_size(value, cx, sizeof(cx)) < 0) {
+                        snprintf(err, errlen, "cmdline=%.64s: %s", value, cx);
+                        return -EINVAL;
+                }
                 int r = regcomp(&sel->re, value, REG_EXTENDED | REG_NOSUB);
                 if (r != 0) {
                         char why[128];

@@ -385,3 +385,151 @@ int fl_parse_bool(const char *s, bool *ret)
         }
         return -EINVAL;
 }
+
+/* ---- regular expressions from outside ----------------------------------------
+ *
+ * glibc's regcomp() copies a repeated sub-expression out once per bound of
+ * its repetition, and again for every repetition around it: `(a{100}){100}`
+ * is ten thousand nodes, and a run of stacked operators (`a+++...+`) doubles
+ * the tree at each one. A YAML file or a wire message could make a
+ * coordinator or an agent allocate gigabytes (found by the experiment
+ * fuzzer). re_size() estimates that expansion by walking the expression the
+ * way regcomp nests it; stacked repetition operators, which mean nothing
+ * more than one operator in an ERE, are refused outright. */
+#define RE_MAX_LEN   1024
+#define RE_MAX_NODES 20000
+#define RE_MAX_DEPTH 32
+#define RE_TOO_BIG   ((size_t)-1)
+
+static size_t re_mul(size_t a, size_t b)
+{
+        if (a == RE_TOO_BIG || b == RE_TOO_BIG || (b && a > RE_MAX_NODES / b))
+                return RE_TOO_BIG;
+        return a * b;
+}
+
+/* A repetition bound's digits, saturated past RE_MAX_NODES. */
+static size_t re_bound(const char **q)
+{
+        size_t v = 0;
+        while (**q >= '0' && **q <= '9') {
+                if (v <= RE_MAX_NODES)
+                        v = v * 10 + (size_t)(**q - '0');
+                (*q)++;
+        }
+        return v;
+}
+
+/* Size of the sequence at *p up to an unmatched ')' or the end. */
+static size_t re_size(const char **p, int depth, const char **why)
+{
+        size_t total = 0;
+        while (**p && **p != ')') {
+                size_t atom = 1;
+                char c = **p;
+                if (c == '|') {
+                        (*p)++;
+                        continue;
+                }
+                if (c == '(') {
+                        if (depth >= RE_MAX_DEPTH) {
+                                *why = "groups nested too deep";
+                                return RE_TOO_BIG;
+                        }
+                        (*p)++;
+                        atom = re_size(p, depth + 1, why) + 1;
+                        if (atom == RE_TOO_BIG || atom == 0)
+                                return RE_TOO_BIG;
+                        if (**p == ')')
+                                (*p)++;
+                } else if (c == '[') {
+                        /* A bracket expression is one node: skip to its
+                         * closing ']' (a ']' first in it is literal). */
+                        (*p)++;
+                        if (**p == '^')
+                                (*p)++;
+                        if (**p == ']')
+                                (*p)++;
+                        while (**p && **p != ']') {
+                                if (**p == '[' &&
+                                    ((*p)[1] == ':' || (*p)[1] == '.' || (*p)[1] == '=')) {
+                                        char close = (*p)[1];
+                                        (*p) += 2;
+                                        while (**p && !(**p == close && (*p)[1] == ']'))
+                                                (*p)++;
+                                        if (**p)
+                                                (*p) += 2;
+                                        continue;
+                                }
+                                (*p)++;
+                        }
+                        if (**p)
+                                (*p)++;
+                } else if (c == '\\') {
+                        (*p)++;
+                        if (**p)
+                                (*p)++;
+                } else {
+                        (*p)++;
+                }
+                int ops = 0;
+                for (;;) {
+                        size_t mult;
+                        if (**p == '*' || **p == '+' || **p == '?') {
+                                mult = 2;
+                                (*p)++;
+                        } else if (**p == '{' && (*p)[1] >= '0' && (*p)[1] <= '9') {
+                                const char *q = *p + 1;
+                                size_t lo = re_bound(&q), hi = lo;
+                                if (*q == ',') {
+                                        q++;
+                                        if (*q >= '0' && *q <= '9')
+                                                hi = re_bound(&q);
+                                }
+                                if (*q != '}')
+                                        break; /* not a bound: regcomp judges it */
+                                *p = q + 1;
+                                mult = (hi > lo ? hi : lo) + 1;
+                                if (mult > RE_MAX_NODES)
+                                        mult = RE_MAX_NODES + 1;
+                        } else {
+                                break;
+                        }
+                        if (++ops > 1) {
+                                *why = "repetition operators follow one another";
+                                return RE_TOO_BIG;
+                        }
+                        atom = re_mul(atom, mult);
+                }
+                if (atom == RE_TOO_BIG || total + atom > RE_MAX_NODES) {
+                        if (!*why)
+                                *why = "its repetitions expand to too many states";
+                        return RE_TOO_BIG;
+                }
+                total += atom;
+        }
+        return total;
+}
+
+int fl_regex_check_size(const char *re, char *err, size_t errlen)
+{
+        if (strlen(re) > RE_MAX_LEN) {
+                snprintf(err, errlen, "regular expression longer than %d bytes", RE_MAX_LEN);
+                return -EINVAL;
+        }
+        const char *p = re, *why = NULL;
+        size_t n = 0;
+        /* Unmatched ')' are left to regcomp: walk past them. */
+        for (;;) {
+                size_t part = re_size(&p, 0, &why);
+                if (part == RE_TOO_BIG || n + part > RE_MAX_NODES) {
+                        snprintf(err, errlen, "regular expression too complex: %s",
+                                 why ? why : "its repetitions expand to too many states");
+                        return -EINVAL;
+                }
+                n += part;
+                if (!*p)
+                        return 0;
+                p++;
+        }
+}

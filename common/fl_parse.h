@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* "250ms", "5s", "2m", "1h", "1500us", "1m30s". A bare number is an error
@@ -33,3 +34,9 @@ int fl_parse_bool(const char *s, bool *ret);
 
 /* Format a duration in ms as "1m30s" / "250ms" into buf. */
 void fl_format_duration(uint64_t ms, char *buf, unsigned size);
+
+/* Refuse a regular expression whose compiled form would be huge (glibc
+ * copies bounded repetitions out, nested ones multiplied) or that stacks
+ * repetition operators (`a++`): -EINVAL with the reason in err. Call
+ * before regcomp() on anything from outside. */
+int fl_regex_check_size(const char *re, char *err, size_t errlen);

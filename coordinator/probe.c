@@ -56,6 +56,8 @@ static void regfreep(regex_t **r)
 int coord_regex_check(const char *re, char *err, size_t errlen)
 {
         regex_t rx;
+        if (fl_regex_check_size(re, err, errlen) < 0)
+                return -EINVAL;
         int r = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
         if (r != 0) {
                 regerror(r, &rx, err, errlen);
@@ -72,6 +74,10 @@ static int compile(const char *re, regex_t *rx, regex_t **ret, struct coord_prob
         if (!re)
                 return 0;
         char err[128];
+        if (fl_regex_check_size(re, err, sizeof(err)) < 0) {
+                snprintf(res->detail, sizeof(res->detail), "invalid regex '%.64s': %s", re, err);
+                return -EINVAL;
+        }
         int r = regcomp(rx, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
         if (r != 0) {
                 regerror(r, rx, err, sizeof(err));

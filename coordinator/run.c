@@ -1004,7 +1004,9 @@ static bool parse_marker(const char *re, const char *out, uint64_t *ret)
         regex_t rx;
         regmatch_t m[2];
         if (re) {
-                if (regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE) != 0)
+                char why[128];
+                if (fl_regex_check_size(re, why, sizeof(why)) < 0 ||
+                    regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE) != 0)
                         return false;
                 int rc = regexec(&rx, out, 2, m, 0);
                 regfree(&rx);

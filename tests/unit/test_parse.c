@@ -1,6 +1,7 @@
 /* Unit tests for common/fl_parse.c: every parser against a table of inputs
  * with the exact expected result or errno, and a check that a failing parse
  * leaves the output untouched. */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -358,6 +359,45 @@ static void test_format_duration(void **state)
         assert_string_equal(buf, "");
 }
 
+static void test_regex_size(void **state)
+{
+        (void)state;
+        char err[160];
+        /* What probes and selectors use in practice passes. */
+        const char *ok[] = {"role=(primary|promoted)",
+                            "seq=([0-9]+)",
+                            "^[a-z]+-[0-9]{1,3}$",
+                            "([0-9]{1,3}\\.){3}[0-9]{1,3}",
+                            "[]a-z]+x*",
+                            "[[:alpha:]]+[[:digit:]]{2,4}",
+                            "a{1000}",
+                            "(a|b|c)?d*e+",
+                            "",
+                            "unbalanced)paren"};
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                err[0] = 0;
+                assert_int_equal(fl_regex_check_size(ok[i], err, sizeof(err)), 0);
+        }
+        /* Stacked operators (the fuzzer's find: 110 '+' in a row made
+         * regcomp allocate over 2 GB), nested bounded repetitions,
+         * bounds past the limit, runaway nesting and length. */
+        char plus[200] = "se";
+        memset(plus + 2, '+', 110);
+        strcpy(plus + 112, "q=([0-9]+)");
+        char deep[100] = {0}, longre[1100];
+        memset(deep, '(', 40);
+        memset(longre, 'a', sizeof(longre) - 1);
+        longre[sizeof(longre) - 1] = 0;
+        const char *bad[] = {
+            plus,       "a++",        "a*+", "a{2}{3}", "(a{100}){300}", "((a{30}){30}){30}",
+            "a{30000}", "x{1,99999}", deep,  longre};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err[0] = 0;
+                assert_int_equal(fl_regex_check_size(bad[i], err, sizeof(err)), -EINVAL);
+                assert_true(strstr(err, "regular expression") != NULL);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -368,6 +408,7 @@ int main(void)
             cmocka_unit_test(test_signal),
             cmocka_unit_test(test_bool),
             cmocka_unit_test(test_format_duration),
+            cmocka_unit_test(test_regex_size),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -923,8 +923,8 @@ static void u32_renumber_qdisc(size_t n, unsigned char **buf, const size_t *len,
                 }
                 if (rv < 0)
                         break;
-                if (!any || any == &dummy)
-                        any = dummy.is_u32 ? &dummy : &ent[hit];
+                if (!any)
+                        any = &ent[hit];
                 /* The same table may be dumped under more than one parent. */
                 for (size_t i = 0; i < n; i++)
                         if (u32_is_table(&ent[i]) && ent[i].handle == ent[hit].handle &&

@@ -437,9 +437,10 @@ static size_t re_size(const char **p, int depth, const char **why)
                                 return RE_TOO_BIG;
                         }
                         (*p)++;
-                        atom = re_size(p, depth + 1, why) + 1;
-                        if (atom == RE_TOO_BIG || atom == 0)
+                        size_t inner = re_size(p, depth + 1, why);
+                        if (inner == RE_TOO_BIG)
                                 return RE_TOO_BIG;
+                        atom = inner + 1; /* the group node itself */
                         if (**p == ')')
                                 (*p)++;
                 } else if (c == '[') {
